@@ -1,0 +1,14 @@
+//! carecall: outbound customer-care survey calls for the 1022 public-service hotline.
+//!
+//! Data flows one way: call → (sip, media, ivr) → store. Protocol state machines
+//! (RTP session, DTMF detectors, IVR engine) take bytes/events and a clock and
+//! return actions; the async drivers around them only move bytes and fire timers.
+
+pub mod call;
+pub mod config;
+pub mod ivr;
+pub mod media;
+pub mod number;
+pub mod pii;
+pub mod sip;
+pub mod store;

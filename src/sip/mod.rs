@@ -1,0 +1,3 @@
+//! SIP signalling toward the carrier's trunk.
+
+pub mod sdp;

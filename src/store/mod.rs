@@ -1,0 +1,1 @@
+//! Storage: sqlx over SQLite or PostgreSQL, one repository per aggregate.
