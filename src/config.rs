@@ -1,1 +1,412 @@
-//! TODO
+//! One typed configuration: built-in defaults, then a TOML file, then the environment.
+//!
+//! Every key can be overridden as `CARECALL_<SECTION>_<KEY>` (for example
+//! `CARECALL_TRUNK_PASSWORD`), so secrets never have to live in the file and
+//! scripts can change one setting without writing a file.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use crate::media::codec::Codec;
+use crate::number::NumberFormat;
+
+/// Errors while reading the configuration. Each names the file or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("environment variable {var} does not name a config key (expected CARECALL_<SECTION>_<KEY>)")]
+    EnvKey { var: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub trunk: TrunkConfig,
+    pub media: MediaConfig,
+    pub database: DatabaseConfig,
+    pub recordings: RecordingsConfig,
+    pub http: HttpConfig,
+    pub ivr: IvrConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Local address for SIP over UDP and TCP. Port 0 picks a free port.
+    pub bind: String,
+    /// Address written into Via/Contact/SDP when carecall sits behind NAT.
+    pub public_addr: String,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Udp,
+    Tcp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrunkConfig {
+    /// The carrier's SIP trunk (outbound proxy); every call is sent there.
+    pub uri: String,
+    /// Digest credentials; empty means an IP-authenticated trunk.
+    pub username: String,
+    pub password: String,
+    /// The hotline's number, presented in From and P-Asserted-Identity.
+    pub caller_id: String,
+    pub transport: TransportKind,
+    pub register: bool,
+    pub register_expires_secs: u32,
+    /// How long a call may ring before it is cancelled as no_answer.
+    pub ring_timeout_secs: u64,
+    /// The form the trunk wants dialled numbers in.
+    pub number_format: NumberFormat,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// RTP port range, "low-high"; even ports are used (RFC 3550 §11).
+    pub rtp_ports: String,
+    /// Codecs offered, in order of preference.
+    pub codecs: Vec<String>,
+    /// Payload type offered for RFC 4733 telephone-event.
+    pub telephone_event_pt: u8,
+    /// An answered call with no RTP at all for this long is hung up as no_media.
+    pub no_media_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingsConfig {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IvrConfig {
+    pub dialplans_dir: PathBuf,
+    pub prompts_dir: PathBuf,
+    pub default_dialplan: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sip: SipConfig::default(),
+            trunk: TrunkConfig::default(),
+            media: MediaConfig::default(),
+            database: DatabaseConfig {
+                url: "sqlite://carecall.db".into(),
+            },
+            recordings: RecordingsConfig {
+                dir: "recordings".into(),
+            },
+            http: HttpConfig {
+                bind: "127.0.0.1:8080".into(),
+            },
+            ivr: IvrConfig::default(),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            bind: "0.0.0.0:5060".into(),
+            public_addr: String::new(),
+            user_agent: concat!("carecall/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+impl Default for TrunkConfig {
+    fn default() -> Self {
+        TrunkConfig {
+            uri: "sip:trunk.example:5060".into(),
+            username: String::new(),
+            password: String::new(),
+            caller_id: "1022".into(),
+            transport: TransportKind::Udp,
+            register: false,
+            register_expires_secs: 3600,
+            ring_timeout_secs: 45,
+            number_format: NumberFormat::National,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            rtp_ports: "20000-30000".into(),
+            codecs: vec!["PCMA".into(), "PCMU".into()],
+            telephone_event_pt: 101,
+            no_media_timeout_secs: 15,
+        }
+    }
+}
+
+impl Default for IvrConfig {
+    fn default() -> Self {
+        IvrConfig {
+            dialplans_dir: "dialplans".into(),
+            prompts_dir: "prompts/vi".into(),
+            default_dialplan: "survey-1022".into(),
+        }
+    }
+}
+
+const ENV_PREFIX: &str = "CARECALL_";
+
+impl Config {
+    /// Loads `path` if given, else `carecall.toml` when present, else the defaults;
+    /// then applies `CARECALL_*` environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let default_path = Path::new("carecall.toml");
+        let path = path.or_else(|| default_path.exists().then_some(default_path));
+        let mut table = match path {
+            Some(p) => read_table(p)?,
+            None => toml::Table::new(),
+        };
+        apply_env(&mut table, std::env::vars())?;
+        Self::from_table(table)
+    }
+
+    /// Builds a config from a TOML table layered over the defaults.
+    pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
+        let mut merged = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        merge(&mut merged, table);
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.rtp_port_range()?;
+        self.offered_codecs()?;
+        self.sip_bind()?;
+        if self.trunk.ring_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "trunk.ring_timeout_secs must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn sip_bind(&self) -> Result<SocketAddr, ConfigError> {
+        self.sip.bind.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "sip.bind {:?} is not an address:port",
+                self.sip.bind
+            ))
+        })
+    }
+
+    /// The RTP port range; rejects empty, inverted or privileged ranges.
+    pub fn rtp_port_range(&self) -> Result<RangeInclusive<u16>, ConfigError> {
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "media.rtp_ports {:?} must be \"low-high\" with 1024 <= low < high",
+                self.media.rtp_ports
+            ))
+        };
+        let (lo, hi) = self.media.rtp_ports.split_once('-').ok_or_else(bad)?;
+        let lo: u16 = lo.trim().parse().map_err(|_| bad())?;
+        let hi: u16 = hi.trim().parse().map_err(|_| bad())?;
+        if lo < 1024 || lo >= hi {
+            return Err(bad());
+        }
+        Ok(lo..=hi)
+    }
+
+    pub fn offered_codecs(&self) -> Result<Vec<Codec>, ConfigError> {
+        let codecs: Vec<Codec> = self
+            .media
+            .codecs
+            .iter()
+            .map(|name| {
+                Codec::from_name(name).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "media.codecs: unknown codec {name:?} (PCMA, PCMU)"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if codecs.is_empty() {
+            return Err(ConfigError::Invalid("media.codecs is empty".into()));
+        }
+        Ok(codecs)
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    text.parse().map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })
+}
+
+/// Recursively overlays `over` onto `base`.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+/// Applies `CARECALL_<SECTION>_<KEY>=value`. Values that parse as TOML (numbers,
+/// booleans, arrays) are taken as such; anything else is a string.
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    const SECTIONS: [&str; 7] = [
+        "sip",
+        "trunk",
+        "media",
+        "database",
+        "recordings",
+        "http",
+        "ivr",
+    ];
+    for (var, raw) in vars {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let rest = rest.to_ascii_lowercase();
+        let Some((section, key)) = rest.split_once('_') else {
+            continue;
+        };
+        if !SECTIONS.contains(&section) {
+            // Other CARECALL_* variables (CARECALL_LOG_PII, test switches) are not config.
+            continue;
+        }
+        if key.is_empty() {
+            return Err(ConfigError::EnvKey { var });
+        }
+        let value = parse_env_value(&raw);
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => {
+                t.insert(key.to_string(), value);
+            }
+            _ => return Err(ConfigError::EnvKey { var }),
+        }
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    let probe = format!("v = {raw}");
+    match probe.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| raw.into()),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::from_table(toml::Table::new()).unwrap();
+        assert_eq!(c.trunk.caller_id, "1022");
+        assert_eq!(c.database.url, "sqlite://carecall.db");
+        assert_eq!(c.rtp_port_range().unwrap(), 20000..=30000);
+        assert_eq!(c.offered_codecs().unwrap(), vec![Codec::Pcma, Codec::Pcmu]);
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let mut t: toml::Table = "[trunk]\nuri = \"sip:a:5070\"\ncaller_id = \"02773\"\n"
+            .parse()
+            .unwrap();
+        apply_env(
+            &mut t,
+            env(&[
+                ("CARECALL_TRUNK_CALLER_ID", "1022"),
+                ("CARECALL_TRUNK_REGISTER", "true"),
+                ("CARECALL_MEDIA_CODECS", "[\"PCMU\"]"),
+                ("CARECALL_TRUNK_PASSWORD", "s3cr#t x"),
+                ("CARECALL_LOG_PII", "1"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        let c = Config::from_table(t).unwrap();
+        assert_eq!(c.trunk.uri, "sip:a:5070");
+        assert_eq!(c.trunk.caller_id, "1022");
+        assert!(c.trunk.register);
+        assert_eq!(c.trunk.password, "s3cr#t x");
+        assert_eq!(c.offered_codecs().unwrap(), vec![Codec::Pcmu]);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let t: toml::Table = "[trunk]\nurl = \"x\"\n".parse().unwrap();
+        assert!(Config::from_table(t).is_err());
+        let t: toml::Table = "[media]\nrtp_ports = \"30000-20000\"\n".parse().unwrap();
+        let err = Config::from_table(t).unwrap_err().to_string();
+        assert!(err.contains("rtp_ports"), "{err}");
+        let t: toml::Table = "[media]\ncodecs = [\"G729\"]\n".parse().unwrap();
+        assert!(Config::from_table(t).unwrap_err().to_string().contains("G729"));
+    }
+
+    #[test]
+    fn shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("carecall.example.toml");
+        let t = read_table(&path).unwrap();
+        Config::from_table(t).unwrap();
+    }
+}

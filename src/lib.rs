@@ -6,9 +6,13 @@
 
 pub mod call;
 pub mod config;
+pub mod demo;
 pub mod ivr;
 pub mod media;
 pub mod number;
+pub mod phone;
 pub mod pii;
+pub mod setup;
 pub mod sip;
 pub mod store;
+pub mod telemetry;

@@ -1,0 +1,292 @@
+//! What a call produced: its outcome, the answers as given, and the printed
+//! report; plus the writer task that puts each of them in the database the
+//! moment it happens (so a killed process loses nothing already said).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use super::disposition::Disposition;
+use crate::ivr::engine::{Answer, EndReason};
+use crate::media::recorder::RecordingInfo;
+use crate::store::{CallId, CallOutcome, NewAnswer, NewRecording, ResponseId, Store};
+
+#[derive(Debug, Clone)]
+pub struct AnswerRecord {
+    pub key: String,
+    pub answer: Answer,
+    /// Offset into the call recording when the answer was given.
+    pub offset: Duration,
+    pub clip: Option<RecordingInfo>,
+}
+
+/// What is known about how the call went, filled in as it runs.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub sip_code: Option<u16>,
+    pub answered_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub answers: Vec<AnswerRecord>,
+    pub end_reason: Option<EndReason>,
+    pub peer_hung_up: bool,
+    pub ring_timeout: bool,
+    pub no_media: bool,
+    failure: Option<(Disposition, String)>,
+}
+
+impl Outcome {
+    pub fn fail(&mut self, code: Option<u16>, reason: String) {
+        if code.is_some() {
+            self.sip_code = code;
+        }
+        self.failure.get_or_insert((Disposition::Failed, reason));
+    }
+
+    pub fn final_failure(&mut self, code: u16, disposition: Disposition, cause: &str) {
+        self.sip_code = Some(code);
+        let disposition = if self.ring_timeout && code == 487 {
+            Disposition::NoAnswer
+        } else {
+            disposition
+        };
+        self.failure = Some((disposition, format!("{code} {cause}")));
+    }
+
+    /// The disposition of an attempt, from what happened on the line.
+    pub fn disposition(&self, answered: bool, had_input: bool) -> Disposition {
+        if !answered {
+            if self.ring_timeout && self.failure.is_none() {
+                return Disposition::NoAnswer;
+            }
+            return self
+                .failure
+                .as_ref()
+                .map(|f| f.0)
+                .unwrap_or(Disposition::Failed);
+        }
+        match &self.end_reason {
+            Some(EndReason::Completed) => Disposition::Completed,
+            Some(EndReason::Declined) => Disposition::Declined,
+            Some(EndReason::DoNotCall) => Disposition::DoNotCall,
+            Some(EndReason::NoInput) => Disposition::NoInput,
+            _ if !had_input => Disposition::NoInput,
+            _ if self.failure.is_some() => Disposition::Failed,
+            _ => Disposition::Answered,
+        }
+    }
+
+    pub fn reason(&self, disposition: Disposition) -> String {
+        if let Some((_, r)) = &self.failure {
+            return r.clone();
+        }
+        if self.no_media {
+            return "no_media: no RTP received".into();
+        }
+        if self.peer_hung_up && disposition != Disposition::Completed {
+            return "the citizen hung up".into();
+        }
+        if self.ring_timeout {
+            return "ring timeout".into();
+        }
+        disposition.as_str().into()
+    }
+
+    pub fn end_reason_str(&self) -> Option<String> {
+        if self.no_media {
+            return Some("no_media".into());
+        }
+        if let Some(r) = &self.end_reason {
+            return Some(end_reason_name(r));
+        }
+        self.peer_hung_up.then(|| "peer_hangup".into())
+    }
+}
+
+fn end_reason_name(r: &EndReason) -> String {
+    match serde_json::to_value(r) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// The JSON printed by `carecall call`.
+#[derive(Debug, Serialize)]
+pub struct CallReport {
+    pub call_id: String,
+    pub db_id: String,
+    pub disposition: Disposition,
+    pub sip_code: Option<u16>,
+    pub reason: String,
+    pub end_reason: Option<String>,
+    pub answers: BTreeMap<String, Value>,
+    pub recording: Option<RecordingSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecordingSummary {
+    pub path: String,
+    pub seconds: f64,
+    pub sha256: String,
+}
+
+impl CallReport {
+    pub fn new(
+        call_id: String,
+        row: CallId,
+        disposition: Disposition,
+        outcome: &Outcome,
+        recording: Option<RecordingInfo>,
+    ) -> CallReport {
+        let answers = outcome
+            .answers
+            .iter()
+            .map(|a| (a.key.clone(), answer_json(a)))
+            .collect();
+        CallReport {
+            call_id,
+            db_id: row.to_string(),
+            disposition,
+            sip_code: outcome.sip_code,
+            reason: outcome.reason(disposition),
+            end_reason: outcome.end_reason_str(),
+            answers,
+            recording: recording.map(|r| RecordingSummary {
+                path: r.path.display().to_string(),
+                seconds: r.seconds,
+                sha256: r.sha256,
+            }),
+        }
+    }
+
+    /// `carecall call` exits 0 only when the dialplan ran to its end.
+    pub fn ran_to_end(&self) -> bool {
+        matches!(
+            self.disposition,
+            Disposition::Completed | Disposition::Declined | Disposition::DoNotCall
+        )
+    }
+}
+
+pub fn answer_json(a: &AnswerRecord) -> Value {
+    match &a.answer {
+        Answer::Value(v) => Value::String(v.clone()),
+        Answer::Clip => match &a.clip {
+            Some(c) => json!({"clip": c.path.display().to_string(), "seconds": c.seconds}),
+            None => json!({"clip": null, "seconds": 0.0}),
+        },
+        Answer::Unanswered { why } => json!({ "unanswered": why }),
+    }
+}
+
+/// One database write, in call order.
+pub enum Write {
+    Answered,
+    Answer(AnswerRecord),
+    Recording(RecordingInfo),
+    DoNotCall,
+    Finished {
+        disposition: Disposition,
+        sip_code: Option<u16>,
+        reason: String,
+        end_reason: Option<String>,
+    },
+}
+
+/// Starts the task that applies a call's writes in order. Failures are logged
+/// and the rest still applied: one failed write must not lose the others.
+pub fn spawn_writer(
+    store: Store,
+    call: CallId,
+    response: ResponseId,
+) -> (mpsc::UnboundedSender<Write>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
+    let task = tokio::spawn(async move {
+        let mut destination = None;
+        while let Some(w) = rx.recv().await {
+            let res = match w {
+                Write::Answered => store.call_answered(&call, chrono::Utc::now()).await,
+                Write::Answer(a) => store.add_answer(&response, &new_answer(&a)).await,
+                Write::Recording(r) => {
+                    store
+                        .add_recording(
+                            &call,
+                            &NewRecording {
+                                path: r.path.display().to_string(),
+                                seconds: r.seconds,
+                                sha256: r.sha256.clone(),
+                                bytes: r.bytes as i64,
+                            },
+                        )
+                        .await
+                }
+                Write::DoNotCall => {
+                    if destination.is_none() {
+                        destination = store
+                            .call_summary(&call)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|s| s.destination);
+                    }
+                    match &destination {
+                        Some(d) => store.add_do_not_call(d, "citizen pressed 9 in the survey").await,
+                        None => Ok(()),
+                    }
+                }
+                Write::Finished {
+                    disposition,
+                    sip_code,
+                    reason,
+                    end_reason,
+                } => {
+                    store
+                        .finish_call(
+                            &call,
+                            &CallOutcome {
+                                disposition: disposition.as_str().to_string(),
+                                sip_code: sip_code.map(i32::from),
+                                reason: Some(reason),
+                                end_reason,
+                                ended_at: chrono::Utc::now(),
+                            },
+                        )
+                        .await
+                }
+            };
+            if let Err(e) = res {
+                warn!(error = %e, "database write failed");
+            }
+        }
+    });
+    (tx, task)
+}
+
+fn new_answer(a: &AnswerRecord) -> NewAnswer {
+    let (kind, value, why) = match &a.answer {
+        Answer::Value(v) => ("value", Some(v.clone()), None),
+        Answer::Clip => ("clip", None, None),
+        Answer::Unanswered { why } => ("unanswered", None, Some(end_reason_like(why))),
+    };
+    NewAnswer {
+        key: a.key.clone(),
+        kind: kind.to_string(),
+        value,
+        why,
+        offset_ms: a.offset.as_millis() as i64,
+        clip_path: a.clip.as_ref().map(|c| c.path.display().to_string()),
+        clip_seconds: a.clip.as_ref().map(|c| c.seconds),
+        clip_sha256: a.clip.as_ref().map(|c| c.sha256.clone()),
+    }
+}
+
+fn end_reason_like<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".into(),
+    }
+}

@@ -1,0 +1,347 @@
+//! One call's media and IVR state, driven by a 20 ms tick and received packets.
+//!
+//! Nothing here touches a socket or a timer: the driver in [`super`] hands in
+//! datagrams and ticks with the current time and sends what comes back. Only
+//! the recorder writes to disk, frame by frame, so a crash loses at most the
+//! recorder's flush interval.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::ivr::engine::{Action, Answer, EndReason, Engine, Event};
+use crate::media::codec::{Codec, FRAME_SAMPLES};
+use crate::media::dtmf::inband::Detector;
+use crate::media::dtmf::rfc4733::EventReceiver;
+use crate::media::dtmf::stream::{DigitStream, DtmfSource};
+use crate::media::player::Player;
+use crate::media::prompt::PromptStore;
+use crate::media::recorder::{ClipWriter, Recorder, RecordingError, RecordingInfo};
+use crate::media::rtp::{Latch, LatchVerdict, RtpPacket, RtpSender, RtpStats};
+use crate::media::vad::Vad;
+use crate::sip::sdp::Negotiated;
+
+/// Received audio kept ahead of the tick before the oldest is dropped: bounds
+/// latency when the peer sends in bursts.
+const MAX_BUFFERED: usize = FRAME_SAMPLES * 6;
+
+/// What the session asks the driver to do or record.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// An answer to store now, with its offset into the recording.
+    Answer {
+        key: String,
+        answer: Answer,
+        offset: Duration,
+        clip: Option<RecordingInfo>,
+    },
+    /// The dialplan ended the call.
+    Hangup(EndReason),
+    /// Reserved for the operator feature: the dialplan asked for a bridge.
+    Bridge(String),
+    /// Nothing was received for the no-media timeout.
+    NoMedia,
+    /// A prompt or clip could not be used; the call goes on.
+    Warning(String),
+}
+
+pub struct MediaSession {
+    remote: Negotiated,
+    sender: RtpSender,
+    latch: Latch,
+    pub stats: RtpStats,
+    events4733: EventReceiver,
+    inband: Detector,
+    digits: DigitStream,
+    vad: Vad,
+    player: Player,
+    prompts: Arc<PromptStore>,
+    recorder: Recorder,
+    clip: Option<(String, ClipWriter)>,
+    done_clips: Vec<(String, RecordingInfo)>,
+    rx: std::collections::VecDeque<i16>,
+    engine: Option<Engine>,
+    started: Instant,
+    last_rtp: Option<Instant>,
+    no_media_after: Duration,
+    talkspurt: bool,
+    on_hold: bool,
+    decoded: [i16; FRAME_SAMPLES],
+    out: Vec<SessionEvent>,
+}
+
+impl MediaSession {
+    pub fn new(
+        remote: Negotiated,
+        recorder: Recorder,
+        prompts: Arc<PromptStore>,
+        no_media_after: Duration,
+        now: Instant,
+    ) -> MediaSession {
+        let sender = RtpSender::new(rand::random(), rand::random(), rand::random());
+        MediaSession {
+            latch: Latch::new(Some(remote.remote)),
+            remote,
+            sender,
+            stats: RtpStats::default(),
+            events4733: EventReceiver::default(),
+            inband: Detector::default(),
+            digits: DigitStream::default(),
+            vad: Vad::new(),
+            player: Player::new(),
+            prompts,
+            recorder,
+            clip: None,
+            done_clips: Vec::new(),
+            rx: std::collections::VecDeque::with_capacity(MAX_BUFFERED + FRAME_SAMPLES),
+            engine: None,
+            started: now,
+            last_rtp: None,
+            no_media_after,
+            talkspurt: true,
+            on_hold: false,
+            decoded: [0; FRAME_SAMPLES],
+            out: Vec::new(),
+        }
+    }
+
+    /// The dialog was answered: the IVR starts now (early media before this
+    /// only went to the recording).
+    pub fn start_ivr(&mut self, mut engine: Engine, now: Instant) {
+        let actions = engine.start(now);
+        self.engine = Some(engine);
+        self.started = now;
+        self.apply(actions);
+    }
+
+    /// A re-INVITE or the 200 OK changed the remote side (address, codec, hold).
+    pub fn update_remote(&mut self, remote: Negotiated) {
+        if remote.remote != self.remote.remote {
+            self.latch.reset(Some(remote.remote));
+        }
+        self.on_hold = remote.remote.ip().is_unspecified()
+            || matches!(
+                remote.direction,
+                crate::sip::sdp::Direction::Inactive | crate::sip::sdp::Direction::RecvOnly
+            );
+        self.remote = remote;
+    }
+
+    pub fn had_input(&self) -> bool {
+        self.engine.as_ref().is_some_and(|e| e.had_input())
+    }
+
+    pub fn answers(&self) -> Vec<(String, Answer)> {
+        self.engine
+            .as_ref()
+            .map(|e| e.answers().to_vec())
+            .unwrap_or_default()
+    }
+
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, SessionEvent> {
+        self.out.drain(..)
+    }
+
+    /// A datagram arrived on the RTP socket.
+    pub fn on_datagram(&mut self, from: SocketAddr, buf: &[u8], now: Instant) {
+        let pkt = match RtpPacket::parse(buf) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        if let LatchVerdict::Rejected = self.latch.accept(from, pkt.ssrc) {
+            self.stats.rejected += 1;
+            return;
+        }
+        self.stats.received += 1;
+        self.last_rtp = Some(now);
+        if Some(pkt.payload_type) == self.remote.telephone_event {
+            if let Some(d) = self.events4733.on_packet(&pkt, now) {
+                self.digit(d, DtmfSource::Rfc4733, now);
+            }
+            return;
+        }
+        let Some(codec) = Codec::from_payload_type(pkt.payload_type) else {
+            // Comfort noise (RFC 3389, PT 13) and unknown payloads are not audio.
+            return;
+        };
+        for chunk in pkt.payload.chunks(FRAME_SAMPLES) {
+            let out = &mut self.decoded[..chunk.len()];
+            codec.decode(chunk, out);
+            self.rx.extend(out.iter().copied());
+        }
+        while self.rx.len() > MAX_BUFFERED {
+            self.rx.pop_front();
+        }
+    }
+
+    /// A digit from SIP INFO.
+    pub fn on_info_digit(&mut self, digit: char, now: Instant) {
+        self.digit(digit, DtmfSource::Info, now);
+    }
+
+    fn digit(&mut self, digit: char, source: DtmfSource, now: Instant) {
+        if let Some(d) = self.digits.push(digit, source, now) {
+            tracing::info!(digit = %d, ?source, "dtmf");
+            self.event(Event::Digit(d), now);
+        }
+    }
+
+    fn event(&mut self, event: Event, now: Instant) {
+        if let Some(engine) = self.engine.as_mut() {
+            let actions = engine.on_event(event, now);
+            self.apply(actions);
+        }
+    }
+
+    /// The 20 ms tick: consume one frame of received audio, run the IVR's
+    /// timers, write the recording, and return the RTP packet to send (its
+    /// length in `packet`) and where to send it.
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        packet: &mut [u8],
+    ) -> Result<Option<(usize, SocketAddr)>, RecordingError> {
+        let mut heard = [0i16; FRAME_SAMPLES];
+        let got = self.rx.len().min(FRAME_SAMPLES);
+        for (slot, s) in heard.iter_mut().zip(self.rx.drain(..got)) {
+            *slot = s;
+        }
+        let voiced = got > 0 && self.vad.process(&heard);
+        if got > 0 {
+            if let Some(d) = self.inband.process(&heard) {
+                self.digit(d, DtmfSource::Inband, now);
+            }
+        }
+        self.event(Event::Frame { voiced }, now);
+        if let Some(engine) = self.engine.as_mut() {
+            if engine.poll_timeout().is_some_and(|t| t <= now) {
+                let actions = engine.handle_timeout(now);
+                self.apply(actions);
+            }
+        }
+
+        let mut said = [0i16; FRAME_SAMPLES];
+        let playing = self.player.next_frame(&mut said);
+        if self.player.take_finished() {
+            self.event(Event::PlaybackFinished, now);
+        }
+        self.recorder.write_frame(&heard, &said)?;
+        if let Some((_, clip)) = self.clip.as_mut() {
+            clip.write(&heard)?;
+        }
+        self.check_media(now);
+        self.rtp_frame(playing, &said, packet)
+    }
+
+    fn check_media(&mut self, now: Instant) {
+        let since = self.last_rtp.unwrap_or(self.started);
+        if self.engine.is_some() && now.duration_since(since) >= self.no_media_after {
+            // Reported once: the driver hangs up.
+            self.last_rtp = Some(now);
+            self.out.push(SessionEvent::NoMedia);
+        }
+    }
+
+    /// Encodes one frame. Silence is sent too (not suppressed) so NAT bindings
+    /// and the carrier's media timers stay alive; the marker bit flags the
+    /// first packet of each prompt (RFC 3551 §4.1).
+    fn rtp_frame(
+        &mut self,
+        playing: bool,
+        said: &[i16; FRAME_SAMPLES],
+        packet: &mut [u8],
+    ) -> Result<Option<(usize, SocketAddr)>, RecordingError> {
+        let Some(to) = self.latch.send_to() else {
+            return Ok(None);
+        };
+        let mut payload = [0u8; FRAME_SAMPLES];
+        self.remote.codec.encode(said, &mut payload);
+        let marker = playing && self.talkspurt;
+        self.talkspurt = !playing;
+        let len = self
+            .sender
+            .write(self.remote.payload_type, marker, &payload, packet);
+        self.sender.advance(FRAME_SAMPLES as u32);
+        if self.on_hold {
+            return Ok(None);
+        }
+        Ok(Some((len, to)))
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Play(names) => {
+                    for name in names {
+                        match self.prompts.load(&name) {
+                            Ok(audio) => self.player.enqueue(audio),
+                            Err(e) => self
+                                .out
+                                .push(SessionEvent::Warning(format!("prompt {name}: {e}"))),
+                        }
+                    }
+                }
+                Action::StopPlayback => self.player.stop(),
+                Action::StartClip { key } => self.start_clip(key),
+                Action::StopClip { key } => self.stop_clip(&key),
+                Action::Answer { key, answer } => {
+                    let clip = self.finished_clip(&key, &answer);
+                    self.out.push(SessionEvent::Answer {
+                        key,
+                        answer,
+                        offset: self.recorder.offset(),
+                        clip,
+                    });
+                }
+                Action::Bridge { queue } => self.out.push(SessionEvent::Bridge(queue)),
+                Action::Hangup { reason } => self.out.push(SessionEvent::Hangup(reason)),
+            }
+        }
+    }
+
+    fn clip_path(&self, key: &str) -> std::path::PathBuf {
+        let rec = self.recorder.path();
+        let stem = rec.file_stem().and_then(|s| s.to_str()).unwrap_or("call");
+        rec.with_file_name(format!("{stem}.{key}.wav"))
+    }
+
+    fn start_clip(&mut self, key: String) {
+        let path = self.clip_path(&key);
+        match ClipWriter::create(&path) {
+            Ok(w) => self.clip = Some((key, w)),
+            Err(e) => self.out.push(SessionEvent::Warning(format!("clip {key}: {e}"))),
+        }
+    }
+
+    fn stop_clip(&mut self, key: &str) {
+        if let Some((k, w)) = self.clip.take() {
+            if k != key {
+                self.clip = Some((k, w));
+                return;
+            }
+            match w.finalize() {
+                Ok(info) => self.done_clips.push((k, info)),
+                Err(e) => self.out.push(SessionEvent::Warning(format!("clip {k}: {e}"))),
+            }
+        }
+    }
+
+    fn finished_clip(&mut self, key: &str, answer: &Answer) -> Option<RecordingInfo> {
+        if !matches!(answer, Answer::Clip) {
+            return None;
+        }
+        let idx = self.done_clips.iter().position(|(k, _)| k == key)?;
+        Some(self.done_clips.swap_remove(idx).1)
+    }
+
+    /// Ends the session: closes an open clip and finalises the recording.
+    pub fn finish(mut self) -> Result<RecordingInfo, RecordingError> {
+        if let Some((_, w)) = self.clip.take() {
+            w.finalize().ok();
+        }
+        self.recorder.finalize()
+    }
+}

@@ -1,0 +1,494 @@
+//! The per-call driver loop: one task that relays the dialog's SIP events, the
+//! RTP socket and the 20 ms media tick to the [`MediaSession`], and writes what
+//! happened to the store as it happens.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, Request, Response, StatusCode, StatusCodeKind};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use super::disposition::{self, Disposition};
+use super::report::{AnswerRecord, CallReport, Outcome};
+use super::session::{MediaSession, SessionEvent};
+use super::{CallError, CallRequest, CallServices, TEARDOWN_TIMEOUT};
+use crate::ivr::dialplan::Dialplan;
+use crate::ivr::engine::{EndReason, Engine};
+use crate::media::recorder::Recorder;
+use crate::sip::sdp::{self, Negotiated, SessionDescription};
+use crate::sip::uac::{self, OutboundLeg};
+use crate::store::{Dossier, NewCall};
+
+/// Largest RTP datagram we accept; bigger ones are truncated and fail to parse.
+const MAX_DATAGRAM: usize = 2048;
+
+/// Runs one call from INVITE to the stored result.
+pub(super) async fn run(
+    svc: &CallServices,
+    plan: Arc<Dialplan>,
+    req: &CallRequest,
+    target: String,
+    call_id: String,
+    vars: HashMap<String, String>,
+    dossier: Option<Dossier>,
+) -> Result<CallReport, CallError> {
+    let socket = svc.ports.bind(svc.agent.advertised_ip()).await?;
+    let rtp_port = socket.local_addr().map_err(|e| {
+        CallError::Recording(crate::media::recorder::RecordingError::Io {
+            path: "rtp socket".into(),
+            source: e,
+        })
+    })?;
+    let offer = sdp::build_offer(
+        svc.agent.advertised_ip(),
+        rtp_port.port(),
+        &svc.codecs,
+        svc.config.media.telephone_event_pt,
+        rand::random::<u32>() as u64,
+        1,
+    );
+    let row = svc
+        .store
+        .start_call(&NewCall {
+            dossier_code: dossier.as_ref().map(|d| d.code.clone()),
+            sip_call_id: call_id.clone(),
+            destination: target.clone(),
+            caller_id: svc.route.caller_id.clone(),
+            dialplan: req.dialplan.clone(),
+        })
+        .await?;
+    let response = svc
+        .store
+        .start_response(&row, dossier.as_ref().map(|d| d.code.as_str()), &req.dialplan)
+        .await?;
+    info!(target = %crate::pii::mask_phone(&target), rtp = %rtp_port, "dialling");
+
+    let (writes, writer) = super::report::spawn_writer(svc.store.clone(), row.clone(), response);
+    let mut call = Call {
+        svc,
+        plan,
+        vars,
+        socket,
+        session: None,
+        answered: false,
+        outcome: Outcome::default(),
+        writes,
+        call_id: call_id.clone(),
+    };
+    let leg = match uac::invite(&svc.agent, &svc.route, &target, offer, call_id.clone()) {
+        Ok(leg) => leg,
+        Err(e) => {
+            call.outcome.fail(None, format!("cannot send INVITE: {e}"));
+            return call.finish(None, writer, row).await;
+        }
+    };
+    let leg = call.drive(leg).await;
+    call.finish(Some(leg), writer, row).await
+}
+
+struct Call<'a> {
+    svc: &'a CallServices,
+    plan: Arc<Dialplan>,
+    vars: HashMap<String, String>,
+    socket: UdpSocket,
+    session: Option<MediaSession>,
+    answered: bool,
+    outcome: Outcome,
+    writes: mpsc::UnboundedSender<super::report::Write>,
+    call_id: String,
+}
+
+enum Step {
+    Continue,
+    /// The call is over on the SIP side (final failure, BYE received).
+    Ended,
+    /// We must hang up (dialplan end, no media, fatal recording error).
+    HangUp,
+}
+
+impl Call<'_> {
+    /// The select loop: ringing, then the answered call, until either side ends it.
+    async fn drive(&mut self, mut leg: OutboundLeg) -> OutboundLeg {
+        let ring_timeout = Duration::from_secs(self.svc.config.trunk.ring_timeout_secs);
+        let ring_deadline = Instant::now() + ring_timeout;
+        // RFC 3261 §9.1: after CANCEL the INVITE still ends with 487; allow
+        // Timer B's 32 s on top before giving up on a silent trunk.
+        let give_up = ring_deadline + Duration::from_secs(40);
+        let mut cancelled = false;
+        let mut ticker = tokio::time::interval(Duration::from_millis(20));
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let mut packet = [0u8; MAX_DATAGRAM];
+        let mut result_done = false;
+        loop {
+            let step = tokio::select! {
+                state = leg.states.recv() => match state {
+                    Some(state) => self.on_state(state).await,
+                    None => Step::Ended,
+                },
+                res = &mut leg.result, if !result_done => {
+                    result_done = true;
+                    self.on_final(res)
+                }
+                _ = tokio::time::sleep_until(ring_deadline), if !cancelled && !self.answered => {
+                    cancelled = true;
+                    info!(secs = ring_timeout.as_secs(), "ring timeout: cancelling");
+                    self.outcome.ring_timeout = true;
+                    if let Err(e) = leg.dialog.cancel().await {
+                        warn!(error = %e, "CANCEL failed");
+                    }
+                    Step::Continue
+                }
+                _ = tokio::time::sleep_until(give_up), if !self.answered => {
+                    self.outcome.fail(None, "no final response from the trunk".into());
+                    Step::Ended
+                }
+                r = self.socket.recv_from(&mut buf) => {
+                    if let (Ok((n, from)), Some(s)) = (r, self.session.as_mut()) {
+                        s.on_datagram(from, &buf[..n], Instant::now().into_std());
+                    }
+                    Step::Continue
+                }
+                _ = ticker.tick() => self.on_tick(&mut packet).await,
+            };
+            match step {
+                Step::Continue => {}
+                Step::Ended => break,
+                Step::HangUp => {
+                    self.hang_up(&leg).await;
+                    break;
+                }
+            }
+        }
+        leg
+    }
+
+    async fn on_tick(&mut self, packet: &mut [u8]) -> Step {
+        let Some(session) = self.session.as_mut() else {
+            return Step::Continue;
+        };
+        let now = Instant::now().into_std();
+        let mut step = Step::Continue;
+        match session.tick(now, packet) {
+            Ok(Some((len, to))) => {
+                if let Err(e) = self.socket.send_to(&packet[..len], to).await {
+                    debug!(error = %e, %to, "RTP send failed");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // A full disk must not lose the answers already given: stop the
+                // call cleanly, the database keeps everything so far.
+                warn!(error = %e, "recording failed: ending the call");
+                self.outcome.fail(None, format!("recording failed: {e}"));
+                step = Step::HangUp;
+            }
+        }
+        let events: Vec<SessionEvent> = session.drain_events().collect();
+        for event in events {
+            if let Some(s) = self.on_session_event(event) {
+                step = s;
+            }
+        }
+        step
+    }
+
+    fn on_session_event(&mut self, event: SessionEvent) -> Option<Step> {
+        match event {
+            SessionEvent::Answer {
+                key,
+                answer,
+                offset,
+                clip,
+            } => {
+                info!(%key, ?answer, offset_ms = offset.as_millis() as u64, "answer");
+                let record = AnswerRecord {
+                    key,
+                    answer,
+                    offset,
+                    clip,
+                };
+                self.outcome.answers.push(record.clone());
+                self.writes.send(super::report::Write::Answer(record)).ok();
+                None
+            }
+            SessionEvent::Hangup(reason) => {
+                info!(?reason, "dialplan ended the call");
+                self.outcome.end_reason = Some(reason);
+                Some(Step::HangUp)
+            }
+            SessionEvent::Bridge(queue) => {
+                warn!(%queue, "bridge to operators is not available yet: ending the call");
+                self.outcome.end_reason = Some(EndReason::Custom("bridge_unavailable".into()));
+                Some(Step::HangUp)
+            }
+            SessionEvent::NoMedia => {
+                warn!("no RTP received: hanging up as no_media");
+                self.outcome.no_media = true;
+                Some(Step::HangUp)
+            }
+            SessionEvent::Warning(w) => {
+                warn!("{w}");
+                None
+            }
+        }
+    }
+
+    async fn on_state(&mut self, state: DialogState) -> Step {
+        match state {
+            DialogState::Early(_, resp) => {
+                debug!(status = %resp.status_code, "provisional response");
+                self.outcome.sip_code = Some(resp.status_code.code());
+                if !resp.body.is_empty() && self.session.is_none() {
+                    // RFC 3960: early media goes to the recording, not the IVR.
+                    self.open_media(&resp.body).ok();
+                }
+                Step::Continue
+            }
+            DialogState::Confirmed(_, resp) if !self.answered => self.on_answer(resp),
+            DialogState::Info(_, req, handle) => {
+                self.on_info(&req, handle).await;
+                Step::Continue
+            }
+            DialogState::Options(_, _, handle) => {
+                handle.reply(StatusCode::OK).await.ok();
+                Step::Continue
+            }
+            DialogState::Updated(_, req, handle) => {
+                self.on_update(&req, handle).await;
+                Step::Continue
+            }
+            DialogState::Terminated(_, reason) => self.on_terminated(reason),
+            _ => Step::Continue,
+        }
+    }
+
+    fn on_answer(&mut self, resp: Response) -> Step {
+        self.answered = true;
+        self.outcome.sip_code = Some(resp.status_code.code());
+        self.outcome.answered_at = Some(chrono::Utc::now());
+        self.writes.send(super::report::Write::Answered).ok();
+        info!("answered");
+        if let Err(e) = self.open_media(&resp.body) {
+            warn!(error = %e, "unusable SDP answer: hanging up");
+            self.outcome.fail(Some(488), format!("SDP answer: {e}"));
+            return Step::HangUp;
+        }
+        let prompts = self.svc.prompts.clone();
+        let engine = Engine::new(
+            self.plan.clone(),
+            self.vars.clone(),
+            move |p: &str| prompts.exists(p),
+            Instant::now().into_std(),
+        );
+        if let Some(s) = self.session.as_mut() {
+            s.start_ivr(engine, Instant::now().into_std());
+        }
+        Step::Continue
+    }
+
+    /// Creates the media session for an SDP answer, or retargets it.
+    fn open_media(&mut self, body: &[u8]) -> Result<(), String> {
+        let text = std::str::from_utf8(body).map_err(|_| "SDP is not UTF-8".to_string())?;
+        let answer = SessionDescription::parse(text).map_err(|e| e.to_string())?;
+        let neg: Negotiated = sdp::negotiate(&answer, &self.svc.codecs).map_err(|e| e.to_string())?;
+        info!(remote = %neg.remote, codec = neg.codec.name(), te = ?neg.telephone_event, "media negotiated");
+        if let Some(s) = self.session.as_mut() {
+            s.update_remote(neg);
+            return Ok(());
+        }
+        let path = self.svc.recording_path(&self.call_id);
+        let recorder = Recorder::create(&path).map_err(|e| e.to_string())?;
+        self.session = Some(MediaSession::new(
+            neg,
+            recorder,
+            self.svc.prompts.clone(),
+            Duration::from_secs(self.svc.config.media.no_media_timeout_secs),
+            Instant::now().into_std(),
+        ));
+        Ok(())
+    }
+
+    async fn on_info(&mut self, req: &Request, handle: TransactionHandle) {
+        let ctype = req
+            .content_type_header()
+            .map(|h| h.value().to_string())
+            .unwrap_or_default();
+        let body = String::from_utf8_lossy(&req.body);
+        match crate::media::dtmf::info::parse_info(&ctype, &body) {
+            Ok(digit) => {
+                if let Some(s) = self.session.as_mut() {
+                    s.on_info_digit(digit, Instant::now().into_std());
+                }
+                handle.reply(StatusCode::OK).await.ok();
+            }
+            Err(e) => {
+                debug!(error = %e, %ctype, "INFO without a usable DTMF body");
+                // RFC 6086 §4.2.2: unknown Info-Package content is 415/469; a
+                // plain 200 keeps broken carriers happy without acting on it.
+                handle.reply(StatusCode::OK).await.ok();
+            }
+        }
+    }
+
+    /// Re-INVITE (hold, resume, session refresh) or UPDATE.
+    async fn on_update(&mut self, req: &Request, handle: TransactionHandle) {
+        if req.method != Method::Invite || req.body.is_empty() {
+            handle.reply(StatusCode::OK).await.ok();
+            return;
+        }
+        let text = String::from_utf8_lossy(&req.body);
+        let offer = match SessionDescription::parse(&text) {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(error = %e, "re-INVITE with a bad SDP offer");
+                handle.reply(StatusCode::NotAcceptableHere).await.ok();
+                return;
+            }
+        };
+        let Some(session) = self.session.as_mut() else {
+            handle.reply(StatusCode::NotAcceptableHere).await.ok();
+            return;
+        };
+        let local = self.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        match sdp::answer_for_reoffer(&offer, self.svc.agent.advertised_ip(), local, &self.svc.codecs, 2) {
+            Ok((answer, neg)) => {
+                info!(direction = ?neg.direction, remote = %neg.remote, "re-INVITE");
+                session.update_remote(neg);
+                let ct = Header::ContentType("application/sdp".into());
+                handle
+                    .respond(StatusCode::OK, Some(vec![ct]), Some(answer.into_bytes()))
+                    .await
+                    .ok();
+            }
+            Err(e) => {
+                warn!(error = %e, "re-INVITE offer not acceptable");
+                handle.reply(StatusCode::NotAcceptableHere).await.ok();
+            }
+        }
+    }
+
+    fn on_terminated(&mut self, reason: TerminatedReason) -> Step {
+        debug!(?reason, "dialog terminated");
+        match reason {
+            TerminatedReason::UasBye => {
+                info!("the citizen hung up");
+                self.outcome.peer_hung_up = true;
+                Step::Ended
+            }
+            // Before the answer the final response (from the INVITE task) decides.
+            _ if !self.answered => Step::Continue,
+            _ => Step::Ended,
+        }
+    }
+
+    fn on_final(
+        &mut self,
+        res: Result<rsipstack::dialog::invitation::InviteAsyncResult, tokio::task::JoinError>,
+    ) -> Step {
+        match res {
+            Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == StatusCodeKind::Successful => {
+                if self.answered {
+                    Step::Continue
+                } else {
+                    self.on_answer(resp)
+                }
+            }
+            Ok(Ok((_, Some(resp)))) => {
+                let code = resp.status_code.code();
+                let (disp, cause) = disposition::for_status(code);
+                info!(code, disposition = disp.as_str(), "call not answered: {cause}");
+                self.outcome.final_failure(code, disp, cause);
+                Step::Ended
+            }
+            Ok(Ok((_, None))) => {
+                self.outcome.fail(None, "the INVITE ended without a final response".into());
+                Step::Ended
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "INVITE failed");
+                self.outcome.fail(None, format!("INVITE failed: {e}"));
+                Step::Ended
+            }
+            Err(e) => {
+                self.outcome.fail(None, format!("INVITE task failed: {e}"));
+                Step::Ended
+            }
+        }
+    }
+
+    async fn hang_up(&mut self, leg: &OutboundLeg) {
+        let ended = if self.answered {
+            tokio::time::timeout(TEARDOWN_TIMEOUT, leg.dialog.bye()).await
+        } else {
+            tokio::time::timeout(TEARDOWN_TIMEOUT, leg.dialog.cancel()).await
+        };
+        match ended {
+            Ok(Ok(())) => debug!("hung up"),
+            Ok(Err(e)) => warn!(error = %e, "hang-up request failed"),
+            Err(_) => warn!("no answer to our BYE/CANCEL"),
+        }
+    }
+
+    async fn finish(
+        mut self,
+        leg: Option<OutboundLeg>,
+        writer: tokio::task::JoinHandle<()>,
+        row: crate::store::CallId,
+    ) -> Result<CallReport, CallError> {
+        if let Some(leg) = &leg {
+            self.svc.agent.dialogs().remove_dialog(&leg.dialog.id());
+            leg.result.abort();
+        }
+        let had_input = self.session.as_ref().is_some_and(|s| s.had_input());
+        let stats = self.session.as_ref().map(|s| s.stats);
+        let recording = match self.session.take() {
+            Some(s) => match s.finish() {
+                Ok(info) => Some(info),
+                Err(e) => {
+                    warn!(error = %e, "could not finalise the recording");
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(stats) = stats {
+            info!(?stats, "rtp");
+        }
+        let disposition = self.outcome.disposition(self.answered, had_input);
+        if let Some(rec) = &recording {
+            self.writes
+                .send(super::report::Write::Recording(rec.clone()))
+                .ok();
+        }
+        if disposition == Disposition::DoNotCall {
+            self.writes.send(super::report::Write::DoNotCall).ok();
+        }
+        self.writes
+            .send(super::report::Write::Finished {
+                disposition,
+                sip_code: self.outcome.sip_code,
+                reason: self.outcome.reason(disposition),
+                end_reason: self.outcome.end_reason_str(),
+            })
+            .ok();
+        drop(self.writes);
+        if writer.await.is_err() {
+            warn!("the database writer stopped unexpectedly");
+        }
+        info!(disposition = disposition.as_str(), "call finished");
+        Ok(CallReport::new(
+            self.call_id,
+            row,
+            disposition,
+            &self.outcome,
+            recording,
+        ))
+    }
+}

@@ -1,0 +1,69 @@
+//! Start-up: turns a [`Config`] into the running services a call needs, and
+//! repairs what a crash may have left (recordings without a final header,
+//! calls still marked in progress).
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::call::{CallServices, ports::RtpPorts};
+use crate::config::{Config, ConfigError};
+use crate::media::prompt::{PromptError, PromptStore};
+use crate::sip::agent::{OutboundOnly, SipAgent, SipError};
+use crate::sip::uac::TrunkRoute;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("prompts: {0}")]
+    Prompts(#[from] PromptError),
+    #[error("SIP: {0}")]
+    Sip(#[from] SipError),
+    #[error("sip.public_addr {0:?} is not an IP address")]
+    PublicAddr(String),
+}
+
+pub async fn services(config: Config) -> Result<CallServices, SetupError> {
+    let store = Store::connect(&config.database.url).await?;
+    let interrupted = store.mark_interrupted().await?;
+    if interrupted > 0 {
+        warn!(interrupted, "calls left in progress by a stopped process marked interrupted");
+    }
+    match crate::media::recorder::repair_dir(&config.recordings.dir) {
+        Ok(fixed) if !fixed.is_empty() => {
+            warn!(count = fixed.len(), "repaired recordings left by a crash")
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "could not scan recordings for repair"),
+    }
+    let prompts = Arc::new(PromptStore::open(&config.ivr.prompts_dir)?);
+    let public_ip = match config.sip.public_addr.trim() {
+        "" => None,
+        s => Some(
+            s.parse()
+                .map_err(|_| SetupError::PublicAddr(s.to_string()))?,
+        ),
+    };
+    let agent = SipAgent::start(
+        config.sip_bind()?,
+        public_ip,
+        &config.sip.user_agent,
+        Arc::new(OutboundOnly),
+    )
+    .await?;
+    let route = TrunkRoute::from_config(&config.trunk)?;
+    info!(trunk = %config.trunk.uri, caller_id = %config.trunk.caller_id, "ready");
+    Ok(CallServices {
+        codecs: config.offered_codecs()?,
+        ports: RtpPorts::new(config.rtp_port_range()?),
+        config: Arc::new(config),
+        agent,
+        route,
+        store,
+        prompts,
+    })
+}

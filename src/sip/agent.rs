@@ -1,0 +1,194 @@
+//! The SIP endpoint: rsipstack's transport, transaction and dialog layers bound
+//! to our configured address, plus the loop that routes incoming requests.
+//!
+//! carecall is a UAC toward the trunk, so most traffic is responses to our own
+//! INVITEs. Incoming requests are either in-dialog (BYE, re-INVITE, INFO, OPTIONS,
+//! matched to the dialog and handed to rsipstack's dialog, which reports them to
+//! the call on its state channel) or out-of-dialog, which a [`RequestHandler`]
+//! decides (the outbound service answers OPTIONS keep-alives and refuses calls;
+//! the simulated phone accepts INVITEs).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog::Dialog;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::{Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use rsipstack::{EndpointBuilder, EndpointInnerRef};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// Errors of the SIP layer. Each says what failed so the operator can act.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    #[error("cannot bind SIP {transport} on {addr}: {source} (is another process using the port?)")]
+    Bind {
+        transport: &'static str,
+        addr: SocketAddr,
+        source: rsipstack::Error,
+    },
+    #[error("invalid SIP URI {uri:?}: {reason}")]
+    Uri { uri: String, reason: String },
+    #[error("SIP stack error: {0}")]
+    Stack(#[from] rsipstack::Error),
+}
+
+/// Decides out-of-dialog requests (INVITE, OPTIONS, MESSAGE…).
+pub trait RequestHandler: Send + Sync + 'static {
+    /// Takes the transaction; the handler must answer it.
+    fn handle(&self, agent: Arc<SipAgent>, tx: Transaction);
+}
+
+/// Refuses new sessions (carecall only dials out) and answers OPTIONS pings.
+pub struct OutboundOnly;
+
+impl RequestHandler for OutboundOnly {
+    fn handle(&self, _agent: Arc<SipAgent>, mut tx: Transaction) {
+        tokio::spawn(async move {
+            let status = match tx.original.method {
+                Method::Options => StatusCode::OK,
+                // RFC 3261 §21.4.18: we do not take incoming calls on this service.
+                Method::Invite => StatusCode::TemporarilyUnavailable,
+                Method::Ack => return,
+                Method::Bye | Method::Cancel | Method::Info => {
+                    StatusCode::CallTransactionDoesNotExist
+                }
+                _ => StatusCode::MethodNotAllowed,
+            };
+            if let Err(e) = tx.reply(status.clone()).await {
+                debug!(error = %e, ?status, "could not answer out-of-dialog request");
+            }
+        });
+    }
+}
+
+pub struct SipAgent {
+    endpoint: EndpointInnerRef,
+    dialogs: Arc<DialogLayer>,
+    cancel: CancellationToken,
+    local: SocketAddr,
+    advertised: IpAddr,
+    user_agent: String,
+}
+
+impl SipAgent {
+    /// Binds UDP and TCP on `bind` (the same port for both) and starts serving.
+    /// `public_ip` overrides the address advertised in Contact and SDP.
+    pub async fn start(
+        bind: SocketAddr,
+        public_ip: Option<IpAddr>,
+        user_agent: &str,
+        handler: Arc<dyn RequestHandler>,
+    ) -> Result<Arc<SipAgent>, SipError> {
+        let cancel = CancellationToken::new();
+        let transport = TransportLayer::new(cancel.child_token());
+        let udp = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
+            .await
+            .map_err(|source| SipError::Bind {
+                transport: "UDP",
+                addr: bind,
+                source,
+            })?;
+        let local = udp.get_addr().get_socketaddr().map_err(SipError::Stack)?;
+        transport.add_transport(udp.into());
+        // TCP on the same port as UDP (RFC 3261 §18: a UA SHOULD listen on both).
+        let tcp_addr = local;
+        let tcp = TcpListenerConnection::new(tcp_addr, None)
+            .await
+            .map_err(|source| SipError::Bind {
+                transport: "TCP",
+                addr: tcp_addr,
+                source,
+            })?;
+        transport.add_transport(tcp.into());
+
+        let endpoint = EndpointBuilder::new()
+            .with_transport_layer(transport)
+            .with_cancel_token(cancel.clone())
+            .with_user_agent(user_agent)
+            .build();
+        let incoming = endpoint.incoming_transactions()?;
+        let inner = endpoint.inner.clone();
+        let dialogs = Arc::new(DialogLayer::new(inner.clone()));
+        let advertised = public_ip.unwrap_or(if local.ip().is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            local.ip()
+        });
+        let agent = Arc::new(SipAgent {
+            endpoint: inner.clone(),
+            dialogs,
+            cancel: cancel.clone(),
+            local,
+            advertised,
+            user_agent: user_agent.to_string(),
+        });
+        tokio::spawn(async move {
+            if let Err(e) = inner.serve().await {
+                warn!(error = %e, "SIP endpoint stopped");
+            }
+        });
+        tokio::spawn(route_incoming(agent.clone(), incoming, handler));
+        info!(%local, "SIP listening on UDP and TCP");
+        Ok(agent)
+    }
+
+    pub fn endpoint(&self) -> &EndpointInnerRef {
+        &self.endpoint
+    }
+
+    pub fn dialogs(&self) -> &Arc<DialogLayer> {
+        &self.dialogs
+    }
+
+    /// The bound address (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The address to put in Contact and SDP.
+    pub fn advertised_ip(&self) -> IpAddr {
+        self.advertised
+    }
+
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for SipAgent {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn route_incoming(
+    agent: Arc<SipAgent>,
+    mut incoming: rsipstack::transaction::TransactionReceiver,
+    handler: Arc<dyn RequestHandler>,
+) {
+    while let Some(mut tx) = incoming.recv().await {
+        match agent.dialogs.match_dialog(&tx) {
+            Some(Dialog::Invite(mut dialog)) => {
+                tokio::spawn(async move {
+                    if let Err(e) = dialog.handle(&mut tx).await {
+                        debug!(error = %e, method = %tx.original.method, "in-dialog request failed");
+                    }
+                });
+            }
+            Some(_) => {
+                tokio::spawn(async move {
+                    tx.reply(StatusCode::MethodNotAllowed).await.ok();
+                });
+            }
+            None => handler.handle(agent.clone(), tx),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The outbound leg toward the trunk: builds the INVITE with the hotline's caller
+//! ID and hands it to rsipstack, which runs the INVITE transaction (RFC 3261
+//! §17.1.1 timers, digest retry on 401/407 once, CANCEL/2xx races).
+
+use std::sync::Arc;
+
+use rsipstack::dialog::authenticate::Credential;
+use rsipstack::dialog::dialog::DialogStateReceiver;
+use rsipstack::dialog::invitation::{InviteAsyncResult, InviteOption};
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, Transport, Uri};
+use rsipstack::transport::SipAddr;
+use tokio::task::JoinHandle;
+
+use super::agent::{SipAgent, SipError};
+use crate::config::{TransportKind, TrunkConfig};
+
+/// Where and how calls leave: the trunk's address, our identity and credentials.
+#[derive(Clone)]
+pub struct TrunkRoute {
+    /// host[:port] of the trunk, used as the domain of From/To/Request-URI.
+    pub domain: String,
+    pub destination: SipAddr,
+    pub transport: Transport,
+    pub caller_id: String,
+    pub credential: Option<Credential>,
+}
+
+impl TrunkRoute {
+    pub fn from_config(cfg: &TrunkConfig) -> Result<TrunkRoute, SipError> {
+        let uri = parse_uri(&cfg.uri)?;
+        let transport = match cfg.transport {
+            TransportKind::Udp => Transport::Udp,
+            TransportKind::Tcp => Transport::Tcp,
+        };
+        let mut destination = SipAddr::try_from(&uri).map_err(|e| SipError::Uri {
+            uri: cfg.uri.clone(),
+            reason: e.to_string(),
+        })?;
+        destination.r#type = Some(transport);
+        let credential = (!cfg.username.is_empty()).then(|| Credential {
+            username: cfg.username.clone(),
+            password: cfg.password.clone(),
+            realm: None,
+            auth_username: None,
+        });
+        Ok(TrunkRoute {
+            domain: uri.host_with_port.to_string(),
+            destination,
+            transport,
+            caller_id: cfg.caller_id.clone(),
+            credential,
+        })
+    }
+
+    /// The Request-URI for a dialled number (`sip:<number>@<trunk>`), or the
+    /// URI itself when the target already is one.
+    pub fn request_uri(&self, target: &str) -> Result<Uri, SipError> {
+        if target.starts_with("sip:") || target.starts_with("sips:") {
+            parse_uri(target)
+        } else {
+            parse_uri(&format!("sip:{target}@{}", self.domain))
+        }
+    }
+}
+
+pub fn parse_uri(s: &str) -> Result<Uri, SipError> {
+    Uri::try_from(s).map_err(|e| SipError::Uri {
+        uri: s.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// A dialled leg: the dialog, the stream of its state changes (provisional
+/// responses, confirmation, in-dialog requests, termination) and the task that
+/// resolves to the final response of the INVITE.
+pub struct OutboundLeg {
+    pub dialog: InviteDialog,
+    pub states: DialogStateReceiver,
+    pub result: JoinHandle<InviteAsyncResult>,
+}
+
+/// Sends the INVITE. `call_id` is chosen by the caller so the call's tracing
+/// span and database row carry it from the first packet.
+pub fn invite(
+    agent: &SipAgent,
+    route: &TrunkRoute,
+    target: &str,
+    sdp_offer: String,
+    call_id: String,
+) -> Result<OutboundLeg, SipError> {
+    let callee = route.request_uri(target)?;
+    let caller = parse_uri(&format!("sip:{}@{}", route.caller_id, route.domain))?;
+    let transport_param = match route.transport {
+        Transport::Tcp => ";transport=tcp",
+        _ => "",
+    };
+    let local = agent.local_addr();
+    let contact = parse_uri(&format!(
+        "sip:{}@{}{transport_param}",
+        route.caller_id,
+        std::net::SocketAddr::new(agent.advertised_ip(), local.port())
+    ))?;
+    // The carrier shows the hotline's number only when it is asserted (RFC 3325);
+    // citizens refuse calls from unknown numbers.
+    let pai = Header::Other(
+        "P-Asserted-Identity".into(),
+        format!("<sip:{}@{}>", route.caller_id, route.domain),
+    );
+    let option = InviteOption {
+        caller_display_name: Some(route.caller_id.clone()),
+        caller,
+        callee,
+        destination: Some(route.destination.clone()),
+        content_type: Some("application/sdp".into()),
+        offer: Some(sdp_offer.into_bytes()),
+        contact,
+        credential: route.credential.clone(),
+        headers: Some(vec![pai]),
+        call_id: Some(call_id),
+        ..Default::default()
+    };
+    let dialogs: &Arc<_> = agent.dialogs();
+    let (state_tx, states) = dialogs.new_dialog_state_channel();
+    let (dialog, result) = dialogs.do_invite_async(option, state_tx)?;
+    Ok(OutboundLeg {
+        dialog,
+        states,
+        result,
+    })
+}

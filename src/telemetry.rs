@@ -1,0 +1,14 @@
+//! Logging: `tracing` to stderr (stdout carries the JSON results), filtered by
+//! `RUST_LOG` (default `info`). Every call runs in a `call` span carrying the
+//! SIP Call-ID, so `grep <call-id>` follows a call from INVITE to recording.
+
+pub fn init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init()
+        .ok();
+}
