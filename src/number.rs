@@ -2,9 +2,10 @@
 //! into what the carrier trunk expects.
 //!
 //! Numbering follows the national plan since the Ministry of Information and
-//! Communications' 2017 area-code change and 2018 mobile renumbering: mobile numbers are 10 digits nationally (0 + 9,
-//! prefixes 03, 05, 07, 08, 09), fixed lines are 11 digits (0 + area code 2xx + 7 or
-//! 8 digits, e.g. Đồng Tháp 0277), the old 11-digit 01x mobile numbers are gone.
+//! Communications' 2017 area-code change and 2018 mobile renumbering: mobile numbers
+//! are 10 digits nationally (0 + 9, prefixes 03, 05, 07, 08, 09), fixed lines are 11
+//! digits (0 + area code 2xx + 7 or 8 digits, e.g. Đồng Tháp 0277), and the old
+//! 11-digit 01x mobile numbers are gone.
 //!
 //! Errors never quote the number itself (it is a citizen's personal data), only its
 //! length or prefix.
@@ -36,9 +37,9 @@ pub enum NumberError {
     #[error("'+' may only start the number (as in +84…)")]
     MisplacedPlus,
     #[error(
-        "the number has country code +{country_code}…, not Vietnam's +84: only Vietnamese numbers are called"
+        "the number starts +{leading_digits}…, not with Vietnam's country code +84: only Vietnamese numbers are called"
     )]
-    ForeignNumber { country_code: String },
+    ForeignNumber { leading_digits: String },
     #[error(
         "a Vietnamese {kind} number has {expected} digits written nationally, this one has {digits}"
     )]
@@ -150,7 +151,7 @@ fn national_significant(plus: bool, digits: &str) -> Result<&str, NumberError> {
         let nsn = rest
             .strip_prefix("84")
             .ok_or_else(|| NumberError::ForeignNumber {
-                country_code: rest.chars().take(3).collect(),
+                leading_digits: rest.chars().take(3).collect(),
             })?;
         // "+84 (0) 912…": the trunk prefix written after the country code.
         return Ok(nsn.strip_prefix('0').unwrap_or(nsn));
