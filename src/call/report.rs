@@ -99,14 +99,15 @@ impl Outcome {
             return Some("no_media".into());
         }
         if let Some(r) = &self.end_reason {
-            return Some(end_reason_name(r));
+            return Some(serde_name(r));
         }
         self.peer_hung_up.then(|| "peer_hangup".into())
     }
 }
 
-fn end_reason_name(r: &EndReason) -> String {
-    match serde_json::to_value(r) {
+/// The snake_case name serde gives an enum value ("no_input", "completed").
+fn serde_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
         Ok(Value::String(s)) => s,
         Ok(other) => other.to_string(),
         Err(_) => "unknown".into(),
@@ -269,7 +270,7 @@ fn new_answer(a: &AnswerRecord) -> NewAnswer {
     let (kind, value, why) = match &a.answer {
         Answer::Value(v) => ("value", Some(v.clone()), None),
         Answer::Clip => ("clip", None, None),
-        Answer::Unanswered { why } => ("unanswered", None, Some(end_reason_like(why))),
+        Answer::Unanswered { why } => ("unanswered", None, Some(serde_name(why))),
     };
     NewAnswer {
         key: a.key.clone(),
@@ -280,13 +281,5 @@ fn new_answer(a: &AnswerRecord) -> NewAnswer {
         clip_path: a.clip.as_ref().map(|c| c.path.display().to_string()),
         clip_seconds: a.clip.as_ref().map(|c| c.seconds),
         clip_sha256: a.clip.as_ref().map(|c| c.sha256.clone()),
-    }
-}
-
-fn end_reason_like<T: Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => "unknown".into(),
     }
 }

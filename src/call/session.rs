@@ -119,12 +119,13 @@ impl MediaSession {
         if remote.remote != self.remote.remote {
             self.latch.reset(Some(remote.remote));
         }
-        self.on_hold = remote.remote.ip().is_unspecified()
-            || matches!(
-                remote.direction,
-                crate::sip::sdp::Direction::Inactive | crate::sip::sdp::Direction::RecvOnly
-            );
+        // RFC 3264 §8.4: a held peer (sendonly/inactive/c=0.0.0.0) receives nothing.
+        self.on_hold = !remote.local_sends();
         self.remote = remote;
+    }
+
+    pub fn remote(&self) -> &Negotiated {
+        &self.remote
     }
 
     pub fn had_input(&self) -> bool {
@@ -238,6 +239,11 @@ impl MediaSession {
 
     fn check_media(&mut self, now: Instant) {
         let since = self.last_rtp.unwrap_or(self.started);
+        // A peer that said it sends nothing (inactive hold) is not "no media".
+        if !self.remote.local_receives() {
+            self.last_rtp = Some(now);
+            return;
+        }
         if self.engine.is_some() && now.duration_since(since) >= self.no_media_after {
             // Reported once: the driver hangs up.
             self.last_rtp = Some(now);

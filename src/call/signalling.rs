@@ -45,12 +45,13 @@ pub(super) async fn run(
             source: e,
         })
     })?;
+    let sdp_session = rand::random::<u32>() as u64;
     let offer = sdp::build_offer(
         svc.agent.advertised_ip(),
         rtp_port.port(),
         &svc.codecs,
         svc.config.media.telephone_event_pt,
-        rand::random::<u32>() as u64,
+        sdp_session,
         1,
     );
     let row = svc
@@ -80,6 +81,8 @@ pub(super) async fn run(
         outcome: Outcome::default(),
         writes,
         call_id: call_id.clone(),
+        sdp_session,
+        sdp_version: 1,
     };
     let leg = match uac::invite(&svc.agent, &svc.route, &target, offer, call_id.clone()) {
         Ok(leg) => leg,
@@ -102,6 +105,8 @@ struct Call<'a> {
     outcome: Outcome,
     writes: mpsc::UnboundedSender<super::report::Write>,
     call_id: String,
+    sdp_session: u64,
+    sdp_version: u64,
 }
 
 enum Step {
@@ -357,13 +362,23 @@ impl Call<'_> {
             return;
         };
         let local = self.socket.local_addr().map(|a| a.port()).unwrap_or(0);
-        match sdp::answer_for_reoffer(&offer, self.svc.agent.advertised_ip(), local, &self.svc.codecs, 2) {
-            Ok((answer, neg)) => {
+        let current = session.remote().clone();
+        match sdp::answer_for_reoffer(
+            &offer,
+            &current,
+            self.svc.agent.advertised_ip(),
+            local,
+            self.sdp_session,
+            self.sdp_version,
+        ) {
+            Ok(ans) => {
+                let neg = ans.negotiated;
                 info!(direction = ?neg.direction, remote = %neg.remote, "re-INVITE");
+                self.sdp_version = ans.version;
                 session.update_remote(neg);
                 let ct = Header::ContentType("application/sdp".into());
                 handle
-                    .respond(StatusCode::OK, Some(vec![ct]), Some(answer.into_bytes()))
+                    .respond(StatusCode::OK, Some(vec![ct]), Some(ans.sdp.into_bytes()))
                     .await
                     .ok();
             }
