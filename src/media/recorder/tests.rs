@@ -44,7 +44,10 @@ fn stereo_recording_keeps_legs_apart_and_hashes_the_file() {
     assert_eq!(info.bytes, fs::metadata(&path).unwrap().len());
     assert_eq!(info.sha256, sha_of(&path));
     let (spec, samples) = read_back(&path);
-    assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 8000, 16));
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
     assert_eq!(samples.len(), 32_000);
     let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
     let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
@@ -100,14 +103,21 @@ fn crash_without_finalize_is_repaired_to_everything_on_disk() {
     // flushed. Flush by hand to stand for "the OS got it".
     rec.stream.out.flush().unwrap();
     std::mem::forget(rec);
-    assert_eq!(read_back(&path).1.len(), 2 * 16_000, "stale header before repair");
+    assert_eq!(
+        read_back(&path).1.len(),
+        2 * 16_000,
+        "stale header before repair"
+    );
 
     let info = repair(&path).unwrap().expect("needed repair");
     assert_eq!(info.seconds, 2.8);
     assert_eq!(info.sha256, sha_of(&path));
     let (_, samples) = read_back(&path);
     assert_eq!(samples.len(), 140 * 320);
-    assert_eq!(samples[samples.len() - 2..], [1 + 139 * 160 + 159, -20000 + 139 * 160 + 159]);
+    assert_eq!(
+        samples[samples.len() - 2..],
+        [1 + 139 * 160 + 159, -20000 + 139 * 160 + 159]
+    );
     assert!(repair(&path).unwrap().is_none(), "repair is idempotent");
 }
 
@@ -167,7 +177,10 @@ fn repair_dir_walks_subdirectories_and_skips_foreign_files() {
     assert_eq!(repaired.len(), 1);
     assert_eq!(repaired[0].path, bad);
     assert_eq!(repaired[0].seconds, 0.1);
-    assert_eq!(fs::metadata(dir.path().join("a/empty.wav")).unwrap().len(), 0);
+    assert_eq!(
+        fs::metadata(dir.path().join("a/empty.wav")).unwrap().len(),
+        0
+    );
     assert!(repair_dir(dir.path()).unwrap().is_empty());
 }
 
