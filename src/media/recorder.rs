@@ -93,6 +93,11 @@ impl Recorder {
         frames_to_duration(self.stream.frames())
     }
 
+    /// Where the recording is being written (clips are named after it).
+    pub fn path(&self) -> &Path {
+        self.stream.path()
+    }
+
     /// Position in the recording of the next sample: what an answer mark stores so
     /// a supervisor can jump to where the citizen answered.
     pub fn offset(&self) -> Duration {

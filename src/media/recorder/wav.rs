@@ -66,6 +66,10 @@ pub(crate) struct WavStream {
 }
 
 impl WavStream {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub(crate) fn create(path: &Path, channels: u16) -> Result<Self, RecordingError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
