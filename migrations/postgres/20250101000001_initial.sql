@@ -69,7 +69,10 @@ CREATE TABLE answers (
     why          TEXT,
     offset_ms    BIGINT,
     clip_path    TEXT,
-    clip_seconds DOUBLE PRECISION,
+    -- Clip length in milliseconds, not a nullable float: sqlx 0.9's Any driver
+    -- binds a NULL float as float4 on PostgreSQL, which poisons the prepared
+    -- statement for later float8 values (see src/store/survey.rs).
+    clip_ms      BIGINT,
     clip_sha256  TEXT,
     answered_at  BIGINT NOT NULL,
     UNIQUE (response_id, key, revision)

@@ -4,9 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 
 use super::error::classify;
-use super::types::{
-    CallId, CallOutcome, CallRecord, NewCall, disposition, response_status, to_ms,
-};
+use super::types::{CallId, CallOutcome, CallRecord, NewCall, disposition, response_status, to_ms};
 use super::{Store, StoreError, col, ts, ts_opt, unsigned};
 
 impl Store {

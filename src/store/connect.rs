@@ -103,8 +103,16 @@ pub(super) async fn open(url: &str, opts: &StoreOptions) -> Result<(AnyPool, Bac
         .max_connections(if memory { 1 } else { opts.max_connections })
         .acquire_timeout(opts.connect_timeout)
         // Each new connection to `:memory:` is a new, empty database: keep the one.
-        .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
-        .max_lifetime(if memory { None } else { Some(Duration::from_secs(1800)) })
+        .idle_timeout(if memory {
+            None
+        } else {
+            Some(Duration::from_secs(600))
+        })
+        .max_lifetime(if memory {
+            None
+        } else {
+            Some(Duration::from_secs(1800))
+        })
         .connect_lazy_with(connect_opts);
 
     if memory {
@@ -155,8 +163,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_get_create_mode() {
-        assert_eq!(sqlite_url("sqlite://carecall.db"), "sqlite://carecall.db?mode=rwc");
-        assert_eq!(sqlite_url("sqlite://a.db?cache=shared"), "sqlite://a.db?cache=shared&mode=rwc");
+        assert_eq!(
+            sqlite_url("sqlite://carecall.db"),
+            "sqlite://carecall.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
         assert_eq!(sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
         assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
     }

@@ -12,7 +12,9 @@ use sqlx::migrate::MigrateError;
 /// ([`redact_url`]); query-time variants carry `op`, the `Store` method that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("unsupported database URL {url_redacted}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    #[error(
+        "unsupported database URL {url_redacted}: use sqlite://PATH or postgres://USER@HOST/DB"
+    )]
     UnsupportedScheme { url_redacted: String },
 
     #[error("invalid database URL {url_redacted}: {source}")]
@@ -31,7 +33,9 @@ pub enum StoreError {
         source: sqlx::Error,
     },
 
-    #[error("no connection to {url_redacted} within {timeout:?}; is the server running and reachable?")]
+    #[error(
+        "no connection to {url_redacted} within {timeout:?}; is the server running and reachable?"
+    )]
     ConnectTimeout {
         url_redacted: String,
         timeout: Duration,
@@ -44,7 +48,9 @@ pub enum StoreError {
         source: MigrateError,
     },
 
-    #[error("{op}: the database is read-only ({source}); check file, directory and server permissions")]
+    #[error(
+        "{op}: the database is read-only ({source}); check file, directory and server permissions"
+    )]
     ReadOnly {
         op: &'static str,
         #[source]

@@ -66,16 +66,12 @@ impl Store {
     /// revision is computed and written atomically; the UNIQUE (response, key,
     /// revision) constraint refuses a concurrent duplicate instead of hiding it.
     /// An unknown response gives [`StoreError::Constraint`].
-    pub async fn add_answer(
-        &self,
-        r: &ResponseId,
-        a: &NewAnswer,
-    ) -> Result<AnswerId, StoreError> {
+    pub async fn add_answer(&self, r: &ResponseId, a: &NewAnswer) -> Result<AnswerId, StoreError> {
         const OP: &str = "add_answer";
         let id = AnswerId::new_v4();
         sqlx::query(
             "INSERT INTO answers (id, response_id, key, revision, kind, value, why, offset_ms, \
-             clip_path, clip_seconds, clip_sha256, answered_at) \
+             clip_path, clip_ms, clip_sha256, answered_at) \
              SELECT $1, $2, $3, COALESCE(MAX(revision), 0) + 1, $4, $5, $6, $7, $8, $9, $10, $11 \
              FROM answers WHERE response_id = $2 AND key = $3",
         )
@@ -87,7 +83,7 @@ impl Store {
         .bind(a.why.as_deref())
         .bind(a.offset_ms)
         .bind(a.clip_path.as_deref())
-        .bind(a.clip_seconds)
+        .bind(a.clip_seconds.map(seconds_to_ms))
         .bind(a.clip_sha256.as_deref())
         .bind(to_ms(a.answered_at))
         .execute(&self.pool)
@@ -101,7 +97,7 @@ impl Store {
         const OP: &str = "answer_history";
         let rows = sqlx::query(
             "SELECT id, response_id, key, revision, kind, value, why, offset_ms, clip_path, \
-             clip_seconds, clip_sha256, answered_at FROM answers WHERE response_id = $1 \
+             clip_ms, clip_sha256, answered_at FROM answers WHERE response_id = $1 \
              ORDER BY answered_at, key, revision",
         )
         .bind(r.as_str())
@@ -127,6 +123,14 @@ impl Store {
         .map_err(|e| classify(op, e))?;
         row.map(|r| response_from_row(&r, op)).transpose()
     }
+}
+
+/// Clip lengths are stored as integer milliseconds. A nullable float column
+/// would be simpler, but sqlx 0.9's Any driver binds `None::<f64>` as a float4
+/// NULL on PostgreSQL; the statement is then prepared and cached with a float4
+/// parameter and the next `Some(f64)` fails ("incorrect binary data format").
+fn seconds_to_ms(s: f64) -> i64 {
+    (s * 1000.0).round() as i64
 }
 
 /// The latest revision of each key, in the order keys were first answered.
@@ -166,7 +170,7 @@ fn answer_from_row(r: &AnyRow, op: &'static str) -> Result<AnswerRecord, StoreEr
         why: col(r, op, "why")?,
         offset_ms: col(r, op, "offset_ms")?,
         clip_path: col(r, op, "clip_path")?,
-        clip_seconds: col(r, op, "clip_seconds")?,
+        clip_seconds: col::<Option<i64>>(r, op, "clip_ms")?.map(|ms| ms as f64 / 1000.0),
         clip_sha256: col(r, op, "clip_sha256")?,
         answered_at: ts(r, op, "answered_at")?,
     })

@@ -40,7 +40,9 @@ fn answer(key: &str, value: &str, ms: i64) -> NewAnswer {
 }
 
 async fn memory_store() -> Store {
-    Store::connect("sqlite::memory:").await.expect("in-memory store")
+    Store::connect("sqlite::memory:")
+        .await
+        .expect("in-memory store")
 }
 
 #[tokio::test]
@@ -60,10 +62,13 @@ async fn full_database_gives_disk_full() {
         .unwrap()
         .try_get(0)
         .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {}", pages + 1)))
-        .fetch_optional(&store.pool)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA max_page_count = {}",
+        pages + 1
+    )))
+    .fetch_optional(&store.pool)
+    .await
+    .unwrap();
     let mut result = Ok(());
     for i in 0..2000 {
         let mut d = dossier(&format!("HS-{i}"));
@@ -74,7 +79,16 @@ async fn full_database_gives_disk_full() {
         }
     }
     let err = result.expect_err("a capped database must fill up");
-    assert!(matches!(err, StoreError::DiskFull { op: "upsert_dossier", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::DiskFull {
+                op: "upsert_dossier",
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("full"), "{err}");
 }
 
@@ -93,12 +107,18 @@ async fn raw_sql_cannot_edit_or_delete_answers() {
         .await
         .unwrap();
     let resp = store.start_response(&call, None, "csat").await.unwrap();
-    store.add_answer(&resp, &answer("q1", "1", 10)).await.unwrap();
+    store
+        .add_answer(&resp, &answer("q1", "1", 10))
+        .await
+        .unwrap();
 
     for sql in ["UPDATE answers SET value = '2'", "DELETE FROM answers"] {
         let err = sqlx::query(sql).execute(&store.pool).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
-        assert!(matches!(classify_for_test(err), StoreError::Constraint { .. }));
+        assert!(matches!(
+            classify_for_test(err),
+            StoreError::Constraint { .. }
+        ));
     }
     let history = store.answer_history(&resp).await.unwrap();
     assert_eq!(history.len(), 1);
@@ -142,14 +162,20 @@ fn latest_per_key_keeps_first_answer_order_and_highest_revision() {
 fn dossier_debug_hides_name_and_phone() {
     let text = format!("{:?}", dossier("HS-1"));
     assert!(text.contains("HS-1"));
-    assert!(!text.contains("0901234567") && !text.contains("Nguyễn"), "{text}");
+    assert!(
+        !text.contains("0901234567") && !text.contains("Nguyễn"),
+        "{text}"
+    );
 }
 
 #[test]
 fn answer_kinds_round_trip_through_text() {
     for k in [AnswerKind::Value, AnswerKind::Clip, AnswerKind::Unanswered] {
         assert_eq!(AnswerKind::parse(k.as_str()), Some(k));
-        assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
+        assert_eq!(
+            serde_json::to_string(&k).unwrap(),
+            format!("\"{}\"", k.as_str())
+        );
     }
     assert_eq!(AnswerKind::parse("VALUE"), None);
 }

@@ -204,6 +204,7 @@ pub struct NewAnswer {
     /// Where in the call's recording the answer was given.
     pub offset_ms: Option<i64>,
     pub clip_path: Option<String>,
+    /// Stored to the millisecond.
     pub clip_seconds: Option<f64>,
     pub clip_sha256: Option<String>,
     pub answered_at: DateTime<Utc>,
