@@ -1,1 +1,103 @@
 //! Storage: sqlx over SQLite or PostgreSQL, one repository per aggregate.
+//!
+//! One [`Store`] runs the same SQL on both databases through `sqlx::AnyPool`:
+//! portable DDL (TEXT UUID ids made in Rust, BIGINT unix-millisecond timestamps,
+//! `$n` placeholders, which SQLite also accepts) and the runtime query API.
+//! Migrations live in `migrations/sqlite` and `migrations/postgres` (the first is
+//! identical in both; later ones hold backend-specific triggers) and run at connect.
+//!
+//! Survey answers are append-only: a changed answer is a new row with the next
+//! revision, and triggers refuse UPDATE and DELETE on `answers`, because survey
+//! results must never be silently edited (brief, seed 004).
+
+mod calls;
+mod connect;
+mod dossiers;
+mod error;
+mod files;
+mod summary;
+mod survey;
+mod types;
+
+pub use connect::{Backend, StoreOptions};
+pub use error::{StoreError, redact_url};
+pub use types::{
+    AnswerId, AnswerKind, AnswerRecord, CallId, CallOutcome, CallRecord, CallSummary, Dossier,
+    NewAnswer, NewCall, NewRecording, RecordingId, RecordingRecord, ResponseId, ResponseRecord,
+    disposition, response_status,
+};
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row};
+
+/// Handle on the database; cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens `url` (`sqlite://PATH`, created if missing, WAL mode; or
+    /// `postgres://USER:PASS@HOST/DB`) and runs pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`] with explicit timeouts and pool size.
+    pub async fn connect_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
+        let (pool, backend) = connect::open(url, opts).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every pooled connection (SQLite then checkpoints its WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Reads column `name`, naming the failing operation in the error.
+fn col<'r, T>(row: &'r AnyRow, op: &'static str, name: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(name)
+        .map_err(|source| StoreError::Query { op, source })
+}
+
+/// Reads a non-null millisecond timestamp.
+fn ts(row: &AnyRow, op: &'static str, name: &'static str) -> Result<DateTime<Utc>, StoreError> {
+    let ms: i64 = col(row, op, name)?;
+    types::from_ms(ms).ok_or(StoreError::Corrupt { op, column: name })
+}
+
+/// Reads a nullable millisecond timestamp.
+fn ts_opt(
+    row: &AnyRow,
+    op: &'static str,
+    name: &'static str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let ms: Option<i64> = col(row, op, name)?;
+    ms.map(|ms| types::from_ms(ms).ok_or(StoreError::Corrupt { op, column: name }))
+        .transpose()
+}
+
+/// Reads a non-negative integer column into an unsigned type.
+fn unsigned<T: TryFrom<i64>>(
+    row: &AnyRow,
+    op: &'static str,
+    name: &'static str,
+) -> Result<Option<T>, StoreError> {
+    let v: Option<i64> = col(row, op, name)?;
+    v.map(|v| T::try_from(v).map_err(|_| StoreError::Corrupt { op, column: name }))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+//! The `survey_responses` and `answers` repositories.
+//!
+//! Answers are append-only. Each is written the moment it is given, so a call
+//! cut off mid-survey keeps what was said; a changed answer is a new row with
+//! the next revision for its key.
+
+use sqlx::any::AnyRow;
+
+use super::error::classify;
+use super::types::{
+    AnswerId, AnswerKind, AnswerRecord, CallId, NewAnswer, ResponseId, ResponseRecord,
+    response_status, to_ms,
+};
+use super::{Store, StoreError, col, ts};
+
+impl Store {
+    /// Opens a survey response on a call, with status `in_progress`.
+    pub async fn start_response(
+        &self,
+        call: &CallId,
+        dossier: Option<&str>,
+        dialplan: &str,
+    ) -> Result<ResponseId, StoreError> {
+        const OP: &str = "start_response";
+        let id = ResponseId::new_v4();
+        sqlx::query(
+            "INSERT INTO survey_responses (id, call_id, dossier_code, dialplan, created_at, status) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.as_str())
+        .bind(call.as_str())
+        .bind(dossier)
+        .bind(dialplan)
+        .bind(to_ms(chrono::Utc::now()))
+        .bind(response_status::IN_PROGRESS)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        Ok(id)
+    }
+
+    /// Sets a response's status (see [`response_status`]).
+    pub async fn set_response_status(
+        &self,
+        id: &ResponseId,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "set_response_status";
+        let done = sqlx::query("UPDATE survey_responses SET status = $1 WHERE id = $2")
+            .bind(status)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| classify(OP, e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                op: OP,
+                what: "survey response",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends an answer as the next revision of its key. One statement, so the
+    /// revision is computed and written atomically; the UNIQUE (response, key,
+    /// revision) constraint refuses a concurrent duplicate instead of hiding it.
+    /// An unknown response gives [`StoreError::Constraint`].
+    pub async fn add_answer(&self, r: &ResponseId, a: &NewAnswer) -> Result<AnswerId, StoreError> {
+        const OP: &str = "add_answer";
+        let id = AnswerId::new_v4();
+        sqlx::query(
+            "INSERT INTO answers (id, response_id, key, revision, kind, value, why, offset_ms, \
+             clip_path, clip_ms, clip_sha256, answered_at) \
+             SELECT $1, $2, $3, COALESCE(MAX(revision), 0) + 1, $4, $5, $6, $7, $8, $9, $10, $11 \
+             FROM answers WHERE response_id = $2 AND key = $3",
+        )
+        .bind(id.as_str())
+        .bind(r.as_str())
+        .bind(&a.key)
+        .bind(a.kind.as_str())
+        .bind(a.value.as_deref())
+        .bind(a.why.as_deref())
+        .bind(a.offset_ms)
+        .bind(a.clip_path.as_deref())
+        .bind(a.clip_seconds.map(seconds_to_ms))
+        .bind(a.clip_sha256.as_deref())
+        .bind(to_ms(a.answered_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        Ok(id)
+    }
+
+    /// Every revision of every answer of a response, oldest first.
+    pub async fn answer_history(&self, r: &ResponseId) -> Result<Vec<AnswerRecord>, StoreError> {
+        const OP: &str = "answer_history";
+        let rows = sqlx::query(
+            "SELECT id, response_id, key, revision, kind, value, why, offset_ms, clip_path, \
+             clip_ms, clip_sha256, answered_at FROM answers WHERE response_id = $1 \
+             ORDER BY answered_at, key, revision",
+        )
+        .bind(r.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        rows.iter().map(|row| answer_from_row(row, OP)).collect()
+    }
+
+    /// The most recent response opened on a call.
+    pub(super) async fn latest_response(
+        &self,
+        call: &CallId,
+        op: &'static str,
+    ) -> Result<Option<ResponseRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, call_id, dossier_code, dialplan, created_at, status \
+             FROM survey_responses WHERE call_id = $1 ORDER BY created_at DESC, id LIMIT 1",
+        )
+        .bind(call.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| classify(op, e))?;
+        row.map(|r| response_from_row(&r, op)).transpose()
+    }
+}
+
+/// Clip lengths are stored as integer milliseconds. A nullable float column
+/// would be simpler, but sqlx 0.9's Any driver binds `None::<f64>` as a float4
+/// NULL on PostgreSQL; the statement is then prepared and cached with a float4
+/// parameter and the next `Some(f64)` fails ("incorrect binary data format").
+fn seconds_to_ms(s: f64) -> i64 {
+    (s * 1000.0).round() as i64
+}
+
+/// The latest revision of each key, in the order keys were first answered.
+/// `history` must be ordered by time, as [`Store::answer_history`] returns it.
+pub(super) fn latest_per_key(history: Vec<AnswerRecord>) -> Vec<AnswerRecord> {
+    let mut latest: Vec<AnswerRecord> = Vec::new();
+    for a in history {
+        match latest.iter_mut().find(|l| l.key == a.key) {
+            Some(l) if a.revision > l.revision => *l = a,
+            Some(_) => {}
+            None => latest.push(a),
+        }
+    }
+    latest
+}
+
+fn response_from_row(r: &AnyRow, op: &'static str) -> Result<ResponseRecord, StoreError> {
+    Ok(ResponseRecord {
+        id: ResponseId(col(r, op, "id")?),
+        call_id: CallId(col(r, op, "call_id")?),
+        dossier_code: col(r, op, "dossier_code")?,
+        dialplan: col(r, op, "dialplan")?,
+        created_at: ts(r, op, "created_at")?,
+        status: col(r, op, "status")?,
+    })
+}
+
+fn answer_from_row(r: &AnyRow, op: &'static str) -> Result<AnswerRecord, StoreError> {
+    let kind: String = col(r, op, "kind")?;
+    Ok(AnswerRecord {
+        id: AnswerId(col(r, op, "id")?),
+        response_id: ResponseId(col(r, op, "response_id")?),
+        key: col(r, op, "key")?,
+        revision: col(r, op, "revision")?,
+        kind: AnswerKind::parse(&kind).ok_or(StoreError::Corrupt { op, column: "kind" })?,
+        value: col(r, op, "value")?,
+        why: col(r, op, "why")?,
+        offset_ms: col(r, op, "offset_ms")?,
+        clip_path: col(r, op, "clip_path")?,
+        clip_seconds: col::<Option<i64>>(r, op, "clip_ms")?.map(|ms| ms as f64 / 1000.0),
+        clip_sha256: col(r, op, "clip_sha256")?,
+        answered_at: ts(r, op, "answered_at")?,
+    })
+}
