@@ -467,7 +467,13 @@ impl Engine {
         }
     }
 
-    fn answer_gather(&mut self, g: &Gather, raw: &str, now: Instant, out: &mut Vec<Action>) -> Next {
+    fn answer_gather(
+        &mut self,
+        g: &Gather,
+        raw: &str,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Next {
         match g.evaluate(raw) {
             Ok(value) => {
                 let target = g.on.get(&value).unwrap_or(&g.next).clone();
@@ -479,7 +485,13 @@ impl Engine {
     }
 
     /// Retries the question, or gives it up: stored as unanswered, never a default.
-    fn gather_failed(&mut self, g: &Gather, why: NoAnswerWhy, now: Instant, out: &mut Vec<Action>) -> Next {
+    fn gather_failed(
+        &mut self,
+        g: &Gather,
+        why: NoAnswerWhy,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) -> Next {
         let plan = Arc::clone(&self.plan);
         let number = match &self.phase {
             Phase::Gather(a) => a.number,
@@ -505,8 +517,10 @@ impl Engine {
         };
         r.stage = RecStage::Capturing;
         out.push(Action::StartClip { key: r.key.clone() });
-        self.timers.set(Timer::MaxLength, now + ms(node.max_length_ms));
-        self.timers.set(Timer::NoSpeech, now + ms(node.no_speech_timeout_ms));
+        self.timers
+            .set(Timer::MaxLength, now + ms(node.max_length_ms));
+        self.timers
+            .set(Timer::NoSpeech, now + ms(node.no_speech_timeout_ms));
     }
 
     fn end_recording(&mut self, now: Instant, out: &mut Vec<Action>) {

@@ -26,12 +26,18 @@ impl Gather {
 
     /// How long to wait for the first key once the question has played.
     pub fn first_digit_timeout(&self, d: &Defaults) -> Duration {
-        Duration::from_millis(self.first_digit_timeout_ms.unwrap_or(d.first_digit_timeout_ms))
+        Duration::from_millis(
+            self.first_digit_timeout_ms
+                .unwrap_or(d.first_digit_timeout_ms),
+        )
     }
 
     /// How long to wait for each further key.
     pub fn inter_digit_timeout(&self, d: &Defaults) -> Duration {
-        Duration::from_millis(self.inter_digit_timeout_ms.unwrap_or(d.inter_digit_timeout_ms))
+        Duration::from_millis(
+            self.inter_digit_timeout_ms
+                .unwrap_or(d.inter_digit_timeout_ms),
+        )
     }
 
     /// Attempts after the first.

@@ -53,7 +53,10 @@ fn render_all(
     vars: &HashMap<String, String>,
     exists: &PromptExists,
 ) -> Option<Vec<String>> {
-    if !when.iter().all(|v| vars.get(v).is_some_and(|s| !s.is_empty())) {
+    if !when
+        .iter()
+        .all(|v| vars.get(v).is_some_and(|s| !s.is_empty()))
+    {
         return None;
     }
     templates

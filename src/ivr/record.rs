@@ -117,7 +117,12 @@ mod tests {
         assert_eq!(r.frame(true), Heard::Nothing);
         assert_eq!(r.frame(true), Heard::Nothing);
         assert_eq!(r.frame(false), Heard::Nothing, "a click is not speech");
-        assert_eq!(r.answer(), Answer::Unanswered { why: NoAnswerWhy::NoSpeech });
+        assert_eq!(
+            r.answer(),
+            Answer::Unanswered {
+                why: NoAnswerWhy::NoSpeech
+            }
+        );
         assert_eq!(r.frame(true), Heard::Nothing);
         assert_eq!(r.frame(true), Heard::Nothing);
         assert_eq!(r.frame(true), Heard::SpeechStarted);

@@ -153,7 +153,9 @@ impl Check<'_> {
         for entry in entries {
             match entry {
                 PromptEntry::Always(p) => self.prompt(p),
-                PromptEntry::Otherwise { otherwise } => otherwise.iter().for_each(|p| self.prompt(p)),
+                PromptEntry::Otherwise { otherwise } => {
+                    otherwise.iter().for_each(|p| self.prompt(p))
+                }
                 PromptEntry::When { prompt, .. } => prompt.iter().for_each(|p| self.template(p)),
             }
         }
@@ -254,15 +256,33 @@ mod tests {
         let bad = PLAN
             .replace("max_digits = 2", "max_digits = 2\nmin_digits = 3")
             .replace("field/{field_slug}", "field/{field_slug");
-        let problems = Dialplan::from_toml(&bad).unwrap().validate(&all).unwrap_err();
-        assert!(problems.iter().any(|p| matches!(p, DialplanError::DigitBounds { .. })));
-        assert!(problems.iter().any(|p| matches!(p, DialplanError::BadTemplate { .. })));
+        let problems = Dialplan::from_toml(&bad)
+            .unwrap()
+            .validate(&all)
+            .unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| matches!(p, DialplanError::DigitBounds { .. }))
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| matches!(p, DialplanError::BadTemplate { .. }))
+        );
 
         let bad = PLAN
             .replace("min = 1, max = 10", "min = 10, max = 1")
             .replace("\"10\" = \"bye\"", "\"11\" = \"bye\"");
-        let problems = Dialplan::from_toml(&bad).unwrap().validate(&all).unwrap_err();
-        assert!(problems.iter().any(|p| matches!(p, DialplanError::EmptyValid { .. })));
+        let problems = Dialplan::from_toml(&bad)
+            .unwrap()
+            .validate(&all)
+            .unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| matches!(p, DialplanError::EmptyValid { .. }))
+        );
         assert!(problems.iter().any(|p| matches!(p,
             DialplanError::UnreachableAnswer { answer, .. } if answer == "11")));
     }

@@ -28,7 +28,11 @@ fn plan(text: &str) -> Dialplan {
 fn recording() -> Call {
     let mut c = Call::new(plan(RECORD), &[], |_: &str| true);
     assert_eq!(c.start(), [play(&["q", "beep"])]);
-    assert_eq!(c.audio(true, 1_000), [], "speech over the prompt is not recorded");
+    assert_eq!(
+        c.audio(true, 1_000),
+        [],
+        "speech over the prompt is not recorded"
+    );
     assert_eq!(c.played(), [Action::StartClip { key: "say".into() }]);
     c
 }

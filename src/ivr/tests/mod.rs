@@ -139,8 +139,8 @@ impl Call {
     }
 
     /// Plays the survey up to question 4 (q3 answered by speech ended with `#`).
-    pub fn to_q4(&mut self) {
-        self.to_question("q3");
+    pub fn reach_q4(&mut self) {
+        self.reach_question("q3");
         self.played();
         self.audio(true, 1_000);
         self.keys("#");
@@ -148,7 +148,7 @@ impl Call {
     }
 
     /// Plays the survey up to the point where question `node` has just been asked.
-    pub fn to_question(&mut self, node: &str) {
+    pub fn reach_question(&mut self, node: &str) {
         self.start();
         self.played(); // greeting
         self.played(); // recording notice
@@ -160,7 +160,11 @@ impl Call {
             self.played();
             self.keys(key);
         }
-        assert_eq!(self.engine.current_node(), node, "route does not reach {node}");
+        assert_eq!(
+            self.engine.current_node(),
+            node,
+            "route does not reach {node}"
+        );
     }
 }
 

@@ -13,7 +13,11 @@ fn happy_path_answers_every_question() {
     let mut c = Call::survey();
     assert_eq!(
         c.start(),
-        [play(&["greeting_intro", "greeting_generic", "greeting_ask"])]
+        [play(&[
+            "greeting_intro",
+            "greeting_generic",
+            "greeting_ask"
+        ])]
     );
     assert_eq!(c.played(), [play(&["recording_notice"])]);
     assert_eq!(c.played(), [play(&["consent"])]);
@@ -70,7 +74,7 @@ fn happy_path_answers_every_question() {
 #[test]
 fn q4_lone_zero_means_ten_at_once() {
     let mut c = Call::survey();
-    c.to_q4();
+    c.reach_q4();
     c.played();
     assert_eq!(c.keys("0"), [value("q4", "10"), play(&["q5", "beep"])]);
 }
@@ -78,7 +82,7 @@ fn q4_lone_zero_means_ten_at_once() {
 #[test]
 fn q4_one_then_pause_is_one() {
     let mut c = Call::survey();
-    c.to_q4();
+    c.reach_q4();
     c.played();
     assert_eq!(c.keys("1"), []);
     assert_eq!(c.wait_ms(2_999), [], "still waiting for a possible 0");
@@ -88,7 +92,7 @@ fn q4_one_then_pause_is_one() {
 #[test]
 fn invalid_answer_is_asked_again_then_accepted() {
     let mut c = Call::survey();
-    c.to_question("q1");
+    c.reach_question("q1");
     c.played();
     assert_eq!(c.keys("7"), [play(&["invalid", "q1"])]);
     c.played();
@@ -98,7 +102,7 @@ fn invalid_answer_is_asked_again_then_accepted() {
 #[test]
 fn three_silent_attempts_leave_the_question_unanswered_and_go_on() {
     let mut c = Call::survey();
-    c.to_question("q1");
+    c.reach_question("q1");
     c.played();
     assert_eq!(c.wait_ms(4_999), []);
     assert_eq!(c.wait_ms(1), [play(&["no_input", "q1"])]);
@@ -115,7 +119,7 @@ fn three_silent_attempts_leave_the_question_unanswered_and_go_on() {
 #[test]
 fn q1_other_records_a_spoken_answer() {
     let mut c = Call::survey();
-    c.to_question("q1");
+    c.reach_question("q1");
     c.played();
     assert_eq!(c.keys("3"), [value("q1", "3"), play(&["q1_other", "beep"])]);
     c.played();
@@ -144,16 +148,13 @@ fn type_ahead_during_the_recording_notice_answers_consent() {
     c.start();
     c.played();
     c.keys("9");
-    assert_eq!(
-        c.played(),
-        [value("consent", "9"), play(&["do_not_call"])]
-    );
+    assert_eq!(c.played(), [value("consent", "9"), play(&["do_not_call"])]);
 }
 
 #[test]
 fn barge_in_stops_the_question_and_counts() {
     let mut c = Call::survey();
-    c.to_question("q1");
+    c.reach_question("q1");
     assert_eq!(
         c.keys("2"),
         [Action::StopPlayback, value("q1", "2"), play(&["q2"])]
@@ -168,7 +169,7 @@ fn barge_in_stops_the_question_and_counts() {
 #[test]
 fn barge_in_on_q4_waits_for_a_second_key() {
     let mut c = Call::survey();
-    c.to_q4();
+    c.reach_q4();
     assert_eq!(c.keys("1"), [Action::StopPlayback]);
     assert_eq!(c.keys("0"), [value("q4", "10"), play(&["q5", "beep"])]);
 }
@@ -176,7 +177,7 @@ fn barge_in_on_q4_waits_for_a_second_key() {
 #[test]
 fn decline_ends_the_call() {
     let mut c = Call::survey();
-    c.to_question("consent");
+    c.reach_question("consent");
     c.played();
     assert_eq!(c.keys("2"), [value("consent", "2"), play(&["declined"])]);
     assert_eq!(
@@ -191,7 +192,7 @@ fn decline_ends_the_call() {
 #[test]
 fn do_not_call_is_stored_and_ends_the_call() {
     let mut c = Call::survey();
-    c.to_question("consent");
+    c.reach_question("consent");
     c.played();
     assert_eq!(c.keys("9"), [value("consent", "9"), play(&["do_not_call"])]);
     assert_eq!(
@@ -206,7 +207,7 @@ fn do_not_call_is_stored_and_ends_the_call() {
 #[test]
 fn silent_call_ends_as_no_input() {
     let mut c = Call::survey();
-    c.to_question("consent");
+    c.reach_question("consent");
     for _ in 0..2 {
         c.played();
         assert_eq!(c.wait_ms(5_000), [play(&["no_input", "consent"])]);
@@ -257,7 +258,11 @@ fn greeting_names_the_procedure_when_recorded() {
     let mut c = Call::new(survey_plan(), &vars, exists);
     assert_eq!(
         c.start(),
-        [play(&["greeting_intro", "procedure/khai-sinh", "greeting_ask"])],
+        [play(&[
+            "greeting_intro",
+            "procedure/khai-sinh",
+            "greeting_ask"
+        ])],
         "field ho-tich has no recording, so it is left out"
     );
 }
@@ -268,14 +273,18 @@ fn greeting_is_generic_when_nothing_can_be_named() {
     let mut c = Call::new(survey_plan(), &vars, recorded);
     assert_eq!(
         c.start(),
-        [play(&["greeting_intro", "greeting_generic", "greeting_ask"])]
+        [play(&[
+            "greeting_intro",
+            "greeting_generic",
+            "greeting_ask"
+        ])]
     );
 }
 
 #[test]
 fn caller_hanging_up_mid_answer_keeps_the_clip() {
     let mut c = Call::survey();
-    c.to_question("q3");
+    c.reach_question("q3");
     c.played();
     c.audio(true, 2_000);
     assert_eq!(
