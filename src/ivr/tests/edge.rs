@@ -254,3 +254,10 @@ fn missing_prompts_are_skipped_not_sent() {
     let mut c = Call::new(plan(RECORD), &[], |p: &str| p != "beep");
     assert_eq!(c.start(), [play(&["q"])]);
 }
+
+#[test]
+fn engine_can_move_to_a_call_task() {
+    fn send<T: Send + 'static>() {}
+    send::<Engine>();
+    send::<Action>();
+}
