@@ -1,0 +1,303 @@
+//! survey-1022 end to end.
+
+use super::*;
+use crate::ivr::EndReason;
+
+#[test]
+fn the_real_plan_validates_against_the_prompt_set() {
+    survey_plan().validate(&recorded).unwrap();
+}
+
+#[test]
+fn happy_path_answers_every_question() {
+    let mut c = Call::survey();
+    assert_eq!(
+        c.start(),
+        [play(&[
+            "greeting_intro",
+            "greeting_generic",
+            "greeting_ask"
+        ])]
+    );
+    assert_eq!(c.played(), [play(&["recording_notice"])]);
+    assert_eq!(c.played(), [play(&["consent"])]);
+    assert_eq!(c.played(), []);
+    c.wait_ms(1_000);
+    assert_eq!(c.keys("1"), [value("consent", "1"), play(&["q1"])]);
+    c.played();
+    assert_eq!(c.keys("1"), [value("q1", "1"), play(&["q2"])]);
+    c.played();
+    assert_eq!(c.keys("1"), [value("q2", "1"), play(&["q3", "beep"])]);
+    assert_eq!(c.played(), [Action::StartClip { key: "q3".into() }]);
+    c.audio(false, 400);
+    c.audio(true, 4_000);
+    let ended = c.audio(false, 3_000);
+    assert_eq!(
+        ended,
+        [
+            Action::StopClip { key: "q3".into() },
+            Action::Answer {
+                key: "q3".into(),
+                answer: Answer::Clip
+            },
+            play(&["q4"]),
+        ]
+    );
+    c.played();
+    assert_eq!(c.keys("10#"), [value("q4", "10"), play(&["q5", "beep"])]);
+    assert_eq!(c.played(), [Action::StartClip { key: "q5".into() }]);
+    c.audio(true, 2_000);
+    c.audio(false, 3_000);
+    assert_eq!(c.engine.current_node(), "thanks");
+    assert_eq!(
+        c.played(),
+        [Action::Hangup {
+            reason: EndReason::Completed
+        }]
+    );
+    assert_eq!(
+        c.answers(),
+        [
+            ("consent", Answer::Value("1".into())),
+            ("q1", Answer::Value("1".into())),
+            ("q2", Answer::Value("1".into())),
+            ("q3", Answer::Clip),
+            ("q4", Answer::Value("10".into())),
+            ("q5", Answer::Clip),
+        ]
+    );
+    assert_eq!(c.engine.finished(), Some(&EndReason::Completed));
+    assert!(c.engine.had_input());
+    assert_eq!(c.engine.poll_timeout(), None);
+}
+
+#[test]
+fn q4_lone_zero_means_ten_at_once() {
+    let mut c = Call::survey();
+    c.reach_q4();
+    c.played();
+    assert_eq!(c.keys("0"), [value("q4", "10"), play(&["q5", "beep"])]);
+}
+
+#[test]
+fn q4_one_then_pause_is_one() {
+    let mut c = Call::survey();
+    c.reach_q4();
+    c.played();
+    assert_eq!(c.keys("1"), []);
+    assert_eq!(c.wait_ms(2_999), [], "still waiting for a possible 0");
+    assert_eq!(c.wait_ms(1), [value("q4", "1"), play(&["q5", "beep"])]);
+}
+
+#[test]
+fn invalid_answer_is_asked_again_then_accepted() {
+    let mut c = Call::survey();
+    c.reach_question("q1");
+    c.played();
+    assert_eq!(c.keys("7"), [play(&["invalid", "q1"])]);
+    c.played();
+    assert_eq!(c.keys("2"), [value("q1", "2"), play(&["q2"])]);
+}
+
+#[test]
+fn three_silent_attempts_leave_the_question_unanswered_and_go_on() {
+    let mut c = Call::survey();
+    c.reach_question("q1");
+    c.played();
+    assert_eq!(c.wait_ms(4_999), []);
+    assert_eq!(c.wait_ms(1), [play(&["no_input", "q1"])]);
+    c.wait_ms(60_000); // the first-digit timer only starts when the prompt has played
+    c.played();
+    assert_eq!(c.wait_ms(5_000), [play(&["no_input", "q1"])]);
+    c.played();
+    assert_eq!(
+        c.wait_ms(5_000),
+        [unanswered("q1", NoAnswerWhy::NoInput), play(&["q2"])]
+    );
+}
+
+#[test]
+fn q1_other_records_a_spoken_answer() {
+    let mut c = Call::survey();
+    c.reach_question("q1");
+    c.played();
+    assert_eq!(c.keys("3"), [value("q1", "3"), play(&["q1_other", "beep"])]);
+    c.played();
+    c.audio(true, 1_000);
+    c.audio(false, 3_000);
+    assert_eq!(c.engine.current_node(), "q2");
+    assert_eq!(c.answers().last(), Some(&("q1_other", Answer::Clip)));
+}
+
+#[test]
+fn type_ahead_during_the_greeting_answers_consent() {
+    let mut c = Call::survey();
+    c.start();
+    assert_eq!(c.keys("1"), [], "the greeting is not interrupted");
+    c.played();
+    assert_eq!(
+        c.played(),
+        [value("consent", "1"), play(&["q1"])],
+        "the consent question is skipped"
+    );
+}
+
+#[test]
+fn type_ahead_during_the_recording_notice_answers_consent() {
+    let mut c = Call::survey();
+    c.start();
+    c.played();
+    c.keys("9");
+    assert_eq!(c.played(), [value("consent", "9"), play(&["do_not_call"])]);
+}
+
+#[test]
+fn barge_in_stops_the_question_and_counts() {
+    let mut c = Call::survey();
+    c.reach_question("q1");
+    assert_eq!(
+        c.keys("2"),
+        [Action::StopPlayback, value("q1", "2"), play(&["q2"])]
+    );
+    // A PlaybackFinished already in flight when the queue was cleared is stale.
+    assert_eq!(c.played(), []);
+    assert_eq!(c.engine.current_node(), "q2");
+    c.played();
+    assert_eq!(c.keys("5"), [value("q2", "5"), play(&["q3", "beep"])]);
+}
+
+#[test]
+fn barge_in_on_q4_waits_for_a_second_key() {
+    let mut c = Call::survey();
+    c.reach_q4();
+    assert_eq!(c.keys("1"), [Action::StopPlayback]);
+    assert_eq!(c.keys("0"), [value("q4", "10"), play(&["q5", "beep"])]);
+}
+
+#[test]
+fn decline_ends_the_call() {
+    let mut c = Call::survey();
+    c.reach_question("consent");
+    c.played();
+    assert_eq!(c.keys("2"), [value("consent", "2"), play(&["declined"])]);
+    assert_eq!(
+        c.played(),
+        [Action::Hangup {
+            reason: EndReason::Declined
+        }]
+    );
+    assert_eq!(c.engine.finished(), Some(&EndReason::Declined));
+}
+
+#[test]
+fn do_not_call_is_stored_and_ends_the_call() {
+    let mut c = Call::survey();
+    c.reach_question("consent");
+    c.played();
+    assert_eq!(c.keys("9"), [value("consent", "9"), play(&["do_not_call"])]);
+    assert_eq!(
+        c.played(),
+        [Action::Hangup {
+            reason: EndReason::DoNotCall
+        }]
+    );
+    assert_eq!(c.answers(), [("consent", Answer::Value("9".into()))]);
+}
+
+#[test]
+fn silent_call_ends_as_no_input() {
+    let mut c = Call::survey();
+    c.reach_question("consent");
+    for _ in 0..2 {
+        c.played();
+        assert_eq!(c.wait_ms(5_000), [play(&["no_input", "consent"])]);
+    }
+    c.played();
+    assert_eq!(
+        c.wait_ms(5_000),
+        [
+            unanswered("consent", NoAnswerWhy::NoInput),
+            play(&["goodbye_no_input"])
+        ]
+    );
+    assert_eq!(
+        c.played(),
+        [Action::Hangup {
+            reason: EndReason::NoInput
+        }]
+    );
+    assert!(!c.engine.had_input());
+    assert_eq!(c.engine.poll_timeout(), None);
+}
+
+#[test]
+fn greeting_names_field_and_place_when_recorded() {
+    let vars = [
+        ("procedure_slug", "cap-giay-chung-nhan"), // no recording for it
+        ("field_slug", "dat-dai"),
+        ("unit_slug", "tp-cao-lanh"),
+    ];
+    let mut c = Call::new(survey_plan(), &vars, recorded);
+    assert_eq!(
+        c.start(),
+        [play(&[
+            "greeting_intro",
+            "greeting_field",
+            "field/dat-dai",
+            "greeting_place",
+            "place/tp-cao-lanh",
+            "greeting_ask"
+        ])]
+    );
+}
+
+#[test]
+fn greeting_names_the_procedure_when_recorded() {
+    let vars = [("procedure_slug", "khai-sinh"), ("field_slug", "ho-tich")];
+    let exists = |p: &str| recorded(p) || p == "procedure/khai-sinh";
+    let mut c = Call::new(survey_plan(), &vars, exists);
+    assert_eq!(
+        c.start(),
+        [play(&[
+            "greeting_intro",
+            "procedure/khai-sinh",
+            "greeting_ask"
+        ])],
+        "field ho-tich has no recording, so it is left out"
+    );
+}
+
+#[test]
+fn greeting_is_generic_when_nothing_can_be_named() {
+    let vars = [("field_slug", "xay-dung"), ("unit_slug", "")];
+    let mut c = Call::new(survey_plan(), &vars, recorded);
+    assert_eq!(
+        c.start(),
+        [play(&[
+            "greeting_intro",
+            "greeting_generic",
+            "greeting_ask"
+        ])]
+    );
+}
+
+#[test]
+fn caller_hanging_up_mid_answer_keeps_the_clip() {
+    let mut c = Call::survey();
+    c.reach_question("q3");
+    c.played();
+    c.audio(true, 2_000);
+    assert_eq!(
+        c.event(Event::PeerHangup),
+        [
+            Action::StopClip { key: "q3".into() },
+            Action::Answer {
+                key: "q3".into(),
+                answer: Answer::Clip
+            }
+        ]
+    );
+    assert_eq!(c.engine.finished(), Some(&EndReason::PeerHangup));
+    assert_eq!(c.event(Event::Digit('1')), []);
+    assert_eq!(c.engine.poll_timeout(), None);
+}
