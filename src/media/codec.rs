@@ -169,7 +169,11 @@ const fn alaw_from_linear(pcm: i32) -> u8 {
     if seg >= 8 {
         return 0x7F ^ mask;
     }
-    let quant = if seg < 2 { (v >> 1) & 0x0F } else { (v >> seg) & 0x0F };
+    let quant = if seg < 2 {
+        (v >> 1) & 0x0F
+    } else {
+        (v >> seg) & 0x0F
+    };
     (((seg as i32) << 4) as u8 | quant as u8) ^ mask
 }
 
@@ -214,7 +218,11 @@ const fn linear_from_ulaw(byte: u8) -> i16 {
     let u = !byte;
     let mut t = (((u & 0x0F) as i32) << 3) + ULAW_BIAS;
     t <<= ((u & 0x70) >> 4) as i32;
-    (if u & 0x80 != 0 { ULAW_BIAS - t } else { t - ULAW_BIAS }) as i16
+    (if u & 0x80 != 0 {
+        ULAW_BIAS - t
+    } else {
+        t - ULAW_BIAS
+    }) as i16
 }
 
 /// Sign-extend a `bits`-wide table index back to the value it stands for.
@@ -340,7 +348,11 @@ mod tests {
         for s in (i16::MIN as i32..=i16::MAX as i32).step_by(7) {
             let s = s as i16;
             for (enc, dec, floor) in [
-                (alaw_encode as fn(i16) -> u8, alaw_decode as fn(u8) -> i16, 16),
+                (
+                    alaw_encode as fn(i16) -> u8,
+                    alaw_decode as fn(u8) -> i16,
+                    16,
+                ),
                 (ulaw_encode, ulaw_decode, 8),
             ] {
                 let back = dec(enc(s)) as i32;

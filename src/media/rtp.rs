@@ -134,7 +134,13 @@ impl RtpSender {
     /// # Panics
     /// If `out` is shorter than `HEADER_LEN + payload.len()`: buffers are sized by the
     /// caller once, so that is a programming error, not a runtime condition.
-    pub fn write(&mut self, payload_type: u8, marker: bool, payload: &[u8], out: &mut [u8]) -> usize {
+    pub fn write(
+        &mut self,
+        payload_type: u8,
+        marker: bool,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> usize {
         let len = HEADER_LEN + payload.len();
         assert!(
             out.len() >= len,

@@ -103,7 +103,10 @@ mod tests {
     fn steady_noise_is_learnt_as_floor() {
         let mut v = Vad::new();
         let out = run(&mut v, &noise(8000 * 5, 3000, 1));
-        assert!(out.iter().all(|&b| !b), "steady line noise must not count as speech");
+        assert!(
+            out.iter().all(|&b| !b),
+            "steady line noise must not count as speech"
+        );
         // A noise floor that jumps 12 dB is learnt within a few seconds.
         let out = run(&mut v, &noise(8000 * 8, 12000, 2));
         assert!(out[out.len() - 50..].iter().all(|&b| !b));
@@ -121,7 +124,10 @@ mod tests {
         let out = run(&mut v, &audio);
         assert!(out[..50].iter().all(|&b| !b));
         assert!(out[50..65].iter().all(|&b| b), "the burst is voice");
-        assert!(out[65..65 + HANGOVER_FRAMES as usize].iter().all(|&b| b), "hangover");
+        assert!(
+            out[65..65 + HANGOVER_FRAMES as usize].iter().all(|&b| b),
+            "hangover"
+        );
         assert!(out[65 + HANGOVER_FRAMES as usize..].iter().all(|&b| !b));
     }
 
@@ -136,7 +142,12 @@ mod tests {
         // Lead-in of line noise, the sentence over the same noise, then noise again.
         let mut input = noise(8000, 200, 9);
         let speech_start = input.len() / 160;
-        input.extend(audio.iter().zip(noise(audio.len(), 200, 10)).map(|(a, n)| a.saturating_add(n)));
+        input.extend(
+            audio
+                .iter()
+                .zip(noise(audio.len(), 200, 10))
+                .map(|(a, n)| a.saturating_add(n)),
+        );
         let speech_end = input.len() / 160;
         input.extend(noise(8000 * 2, 200, 11));
         let out = run(&mut Vad::new(), &input);
@@ -144,6 +155,9 @@ mod tests {
         let share = voiced as f64 / (speech_end - speech_start) as f64;
         assert!(share > 0.6, "speech voiced share {share:.2}");
         assert!(out[..speech_start].iter().all(|&b| !b));
-        assert!(out[speech_end + 20..].iter().all(|&b| !b), "silent after the hangover");
+        assert!(
+            out[speech_end + 20..].iter().all(|&b| !b),
+            "silent after the hangover"
+        );
     }
 }

@@ -331,6 +331,35 @@ mod tests {
     }
 
     #[test]
+    fn vowel_with_harmonics_on_dtmf_frequencies_is_rejected() {
+        // Talk-off case: a voiced sound at f0 = 99.57 Hz puts its 7th harmonic on 697 Hz
+        // and its 12th within 15 Hz of 1209 Hz ('1'), both boosted like formants.
+        let f0 = 697.0 / 7.0;
+        let a: Vec<i16> = (0..8000)
+            .map(|i| {
+                let t = i as f64 / 8000.0;
+                (1..=25)
+                    .map(|h| {
+                        let amp = if h == 7 || h == 12 { 6000.0 } else { 1500.0 };
+                        amp * (2.0 * std::f64::consts::PI * f0 * h as f64 * t).sin()
+                    })
+                    .sum::<f64>()
+                    .clamp(-32768.0, 32767.0) as i16
+            })
+            .collect();
+        assert_eq!(detect(&a), "");
+        // The same two partials alone are a valid key: the guards, not the level, decide.
+        let b: Vec<i16> = (0..8000)
+            .map(|i| {
+                let t = i as f64 / 8000.0;
+                let w = 2.0 * std::f64::consts::PI * f0 * t;
+                (6000.0 * (7.0 * w).sin() + 6000.0 * (12.0 * w).sin()) as i16
+            })
+            .collect();
+        assert_eq!(detect(&b), "1");
+    }
+
+    #[test]
     fn vietnamese_speech_gives_no_false_keys() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/speech_vi.wav");
         let mut reader = hound::WavReader::open(path).expect("speech fixture");

@@ -35,7 +35,9 @@ pub fn parse_info(content_type: &str, body: &str) -> Result<char, DtmfInfoError>
     } else if media_type.eq_ignore_ascii_case("application/dtmf") {
         parse_signal(body)
     } else {
-        Err(DtmfInfoError::UnsupportedContentType(content_type.to_owned()))
+        Err(DtmfInfoError::UnsupportedContentType(
+            content_type.to_owned(),
+        ))
     }
 }
 
@@ -68,10 +70,16 @@ mod tests {
         assert_eq!(parse_info(ct, "Signal=11"), Ok('#'));
         assert_eq!(parse_info(ct, "Signal=d"), Ok('D'));
         assert_eq!(
-            parse_info("Application/DTMF-Relay; charset=utf-8", "Duration=100\r\nSignal=0"),
+            parse_info(
+                "Application/DTMF-Relay; charset=utf-8",
+                "Duration=100\r\nSignal=0"
+            ),
             Ok('0')
         );
-        assert_eq!(parse_info(ct, "Duration=160"), Err(DtmfInfoError::MissingSignal));
+        assert_eq!(
+            parse_info(ct, "Duration=160"),
+            Err(DtmfInfoError::MissingSignal)
+        );
         assert_eq!(
             parse_info(ct, "Signal=16"),
             Err(DtmfInfoError::InvalidSignal("16".into()))

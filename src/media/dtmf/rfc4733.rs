@@ -177,12 +177,22 @@ mod tests {
             let event = digit_to_event(digit).unwrap();
             let mut out = Vec::new();
             for i in 0..n {
-                let p = EventPayload { event, end: false, volume: 10, duration: 400 * (i + 1) };
+                let p = EventPayload {
+                    event,
+                    end: false,
+                    volume: 10,
+                    duration: 400 * (i + 1),
+                };
                 out.push((self.seq, self.ts, p.to_bytes()));
                 self.seq = self.seq.wrapping_add(1);
             }
             for _ in 0..3 {
-                let p = EventPayload { event, end: true, volume: 10, duration: 400 * n + 160 };
+                let p = EventPayload {
+                    event,
+                    end: true,
+                    volume: 10,
+                    duration: 400 * n + 160,
+                };
                 out.push((self.seq, self.ts, p.to_bytes()));
                 self.seq = self.seq.wrapping_add(1);
             }
@@ -270,7 +280,13 @@ mod tests {
         let mut rx = EventReceiver::new();
         let now = Instant::now();
         let seg = |ts: u32, duration: u16, end: bool| {
-            let p = EventPayload { event: 9, end, volume: 0, duration }.to_bytes();
+            let p = EventPayload {
+                event: 9,
+                end,
+                volume: 0,
+                duration,
+            }
+            .to_bytes();
             (ts, p)
         };
         let mut got = String::new();
@@ -331,10 +347,19 @@ mod tests {
         };
         assert_eq!(rx.on_packet(&mk(1, 90_000), t0), Some('5'));
         // Timestamp went backwards: a straggler while the stream is live...
-        assert_eq!(rx.on_packet(&mk(1, 10_000), t0 + Duration::from_secs(1)), None);
+        assert_eq!(
+            rx.on_packet(&mk(1, 10_000), t0 + Duration::from_secs(1)),
+            None
+        );
         // ...but a restarted stream once the old one has been quiet for a while,
-        assert_eq!(rx.on_packet(&mk(1, 10), t0 + Duration::from_secs(10)), Some('5'));
+        assert_eq!(
+            rx.on_packet(&mk(1, 10), t0 + Duration::from_secs(10)),
+            Some('5')
+        );
         // or a new SSRC at once.
-        assert_eq!(rx.on_packet(&mk(2, 0), t0 + Duration::from_secs(10)), Some('5'));
+        assert_eq!(
+            rx.on_packet(&mk(2, 0), t0 + Duration::from_secs(10)),
+            Some('5')
+        );
     }
 }
