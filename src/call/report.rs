@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::disposition::Disposition;
-use crate::ivr::engine::{Answer, EndReason};
+use crate::ivr::{Answer, EndReason};
 use crate::media::recorder::RecordingInfo;
-use crate::store::{CallId, CallOutcome, NewAnswer, NewRecording, ResponseId, Store};
+use crate::store::{AnswerKind, CallId, CallOutcome, NewAnswer, NewRecording, ResponseId, Store};
 
 #[derive(Debug, Clone)]
 pub struct AnswerRecord {
@@ -210,7 +210,7 @@ pub fn spawn_writer(
         while let Some(w) = rx.recv().await {
             let res = match w {
                 Write::Answered => store.call_answered(&call, chrono::Utc::now()).await,
-                Write::Answer(a) => store.add_answer(&response, &new_answer(&a)).await,
+                Write::Answer(a) => store.add_answer(&response, &new_answer(&a)).await.map(drop),
                 Write::Recording(r) => {
                     store
                         .add_recording(
@@ -219,10 +219,12 @@ pub fn spawn_writer(
                                 path: r.path.display().to_string(),
                                 seconds: r.seconds,
                                 sha256: r.sha256.clone(),
-                                bytes: r.bytes as i64,
+                                bytes: r.bytes,
+                                created_at: chrono::Utc::now(),
                             },
                         )
                         .await
+                        .map(drop)
                 }
                 Write::DoNotCall => {
                     if destination.is_none() {
@@ -231,7 +233,7 @@ pub fn spawn_writer(
                             .await
                             .ok()
                             .flatten()
-                            .map(|s| s.destination);
+                            .map(|s| s.call.destination);
                     }
                     match &destination {
                         Some(d) => store.add_do_not_call(d, "citizen pressed 9 in the survey").await,
@@ -249,7 +251,7 @@ pub fn spawn_writer(
                             &call,
                             &CallOutcome {
                                 disposition: disposition.as_str().to_string(),
-                                sip_code: sip_code.map(i32::from),
+                                sip_code,
                                 reason: Some(reason),
                                 end_reason,
                                 ended_at: chrono::Utc::now(),
@@ -268,18 +270,19 @@ pub fn spawn_writer(
 
 fn new_answer(a: &AnswerRecord) -> NewAnswer {
     let (kind, value, why) = match &a.answer {
-        Answer::Value(v) => ("value", Some(v.clone()), None),
-        Answer::Clip => ("clip", None, None),
-        Answer::Unanswered { why } => ("unanswered", None, Some(serde_name(why))),
+        Answer::Value(v) => (AnswerKind::Value, Some(v.clone()), None),
+        Answer::Clip => (AnswerKind::Clip, None, None),
+        Answer::Unanswered { why } => (AnswerKind::Unanswered, None, Some(serde_name(why))),
     };
     NewAnswer {
         key: a.key.clone(),
-        kind: kind.to_string(),
+        kind,
         value,
         why,
-        offset_ms: a.offset.as_millis() as i64,
+        offset_ms: Some(a.offset.as_millis() as i64),
         clip_path: a.clip.as_ref().map(|c| c.path.display().to_string()),
         clip_seconds: a.clip.as_ref().map(|c| c.seconds),
         clip_sha256: a.clip.as_ref().map(|c| c.sha256.clone()),
+        answered_at: chrono::Utc::now(),
     }
 }

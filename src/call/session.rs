@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ivr::engine::{Action, Answer, EndReason, Engine, Event};
+use crate::ivr::{Action, Answer, EndReason, Engine, Event};
 use crate::media::codec::{Codec, FRAME_SAMPLES};
 use crate::media::dtmf::inband::Detector;
 use crate::media::dtmf::rfc4733::EventReceiver;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason, TransactionHandle};
-use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, Request, Response, StatusCode, StatusCodeKind};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -19,7 +18,7 @@ use super::report::{AnswerRecord, CallReport, Outcome};
 use super::session::{MediaSession, SessionEvent};
 use super::{CallError, CallRequest, CallServices, TEARDOWN_TIMEOUT};
 use crate::ivr::dialplan::Dialplan;
-use crate::ivr::engine::{EndReason, Engine};
+use crate::ivr::{EndReason, Engine};
 use crate::media::recorder::Recorder;
 use crate::sip::sdp::{self, Negotiated, SessionDescription};
 use crate::sip::uac::{self, OutboundLeg};
@@ -58,10 +57,11 @@ pub(super) async fn run(
         .store
         .start_call(&NewCall {
             dossier_code: dossier.as_ref().map(|d| d.code.clone()),
-            sip_call_id: call_id.clone(),
+            sip_call_id: Some(call_id.clone()),
             destination: target.clone(),
             caller_id: svc.route.caller_id.clone(),
             dialplan: req.dialplan.clone(),
+            started_at: chrono::Utc::now(),
         })
         .await?;
     let response = svc
@@ -322,8 +322,12 @@ impl Call<'_> {
 
     async fn on_info(&mut self, req: &Request, handle: TransactionHandle) {
         let ctype = req
-            .content_type_header()
-            .map(|h| h.value().to_string())
+            .headers
+            .iter()
+            .find_map(|h| match h {
+                Header::ContentType(v) => Some(v.to_string()),
+                _ => None,
+            })
             .unwrap_or_default();
         let body = String::from_utf8_lossy(&req.body);
         match crate::media::dtmf::info::parse_info(&ctype, &body) {
@@ -462,7 +466,7 @@ impl Call<'_> {
             leg.result.abort();
         }
         let had_input = self.session.as_ref().is_some_and(|s| s.had_input());
-        let stats = self.session.as_ref().map(|s| s.stats);
+        let stats = self.session.as_ref().map(|s| s.stats.clone());
         let recording = match self.session.take() {
             Some(s) => match s.finish() {
                 Ok(info) => Some(info),

@@ -17,7 +17,8 @@ use rsipstack::sip::{Method, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
-use rsipstack::{EndpointBuilder, EndpointInnerRef};
+use rsipstack::EndpointBuilder;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
