@@ -33,6 +33,9 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
     if interrupted > 0 {
         warn!(interrupted, "calls left in progress by a stopped process marked interrupted");
     }
+    if let Err(e) = std::fs::create_dir_all(&config.recordings.dir) {
+        warn!(error = %e, dir = %config.recordings.dir.display(), "cannot create the recordings directory");
+    }
     match crate::media::recorder::repair_dir(&config.recordings.dir) {
         Ok(fixed) if !fixed.is_empty() => {
             warn!(count = fixed.len(), "repaired recordings left by a crash")
