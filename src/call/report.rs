@@ -34,6 +34,8 @@ pub struct Outcome {
     pub peer_hung_up: bool,
     pub ring_timeout: bool,
     pub no_media: bool,
+    /// Any response (even 100 Trying) came back from the trunk.
+    pub heard_from_trunk: bool,
     failure: Option<(Disposition, String)>,
 }
 

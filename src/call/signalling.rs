@@ -247,7 +247,12 @@ impl Call<'_> {
 
     async fn on_state(&mut self, state: DialogState) -> Step {
         match state {
+            DialogState::Trying(_) => {
+                self.outcome.heard_from_trunk = true;
+                Step::Continue
+            }
             DialogState::Early(_, resp) => {
+                self.outcome.heard_from_trunk = true;
                 debug!(status = %resp.status_code, "provisional response");
                 self.outcome.sip_code = Some(resp.status_code.code());
                 if !resp.body.is_empty() && self.session.is_none() {
@@ -418,6 +423,16 @@ impl Call<'_> {
                 } else {
                     self.on_answer(resp)
                 }
+            }
+            Ok(Ok((_, Some(resp))))
+                if resp.status_code.code() == 408 && !self.outcome.heard_from_trunk =>
+            {
+                // rsipstack answers Timer B (RFC 3261 §17.1.1.2) with a local 408:
+                // the trunk never replied, so this is a failure, not a no-answer.
+                warn!("no response from the trunk: unreachable or down");
+                self.outcome
+                    .fail(None, "trunk unreachable: no response to the INVITE".into());
+                Step::Ended
             }
             Ok(Ok((_, Some(resp)))) => {
                 let code = resp.status_code.code();
