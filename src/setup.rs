@@ -10,7 +10,9 @@ use crate::call::{CallServices, ports::RtpPorts};
 use crate::config::{Config, ConfigError};
 use crate::media::prompt::{PromptError, PromptStore};
 use crate::sip::agent::{OutboundOnly, SipAgent, SipError};
+use crate::sip::registration::{self, RegistrationState};
 use crate::sip::uac::TrunkRoute;
+use tokio::sync::watch;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,11 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
     )
     .await?;
     let route = TrunkRoute::from_config(&config.trunk)?;
+    let registration = if config.trunk.register {
+        Some(register(&agent, &route, config.trunk.register_expires_secs).await)
+    } else {
+        None
+    };
     info!(trunk = %config.trunk.uri, caller_id = %config.trunk.caller_id, "ready");
     Ok(CallServices {
         codecs: config.offered_codecs()?,
@@ -68,5 +75,26 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         route,
         store,
         prompts,
+        registration,
     })
+}
+
+/// Starts the trunk registration and waits (briefly) for its first result, so
+/// the first call does not race it; a failure is logged and calls still go out.
+async fn register(
+    agent: &Arc<SipAgent>,
+    route: &TrunkRoute,
+    expires: u32,
+) -> watch::Receiver<RegistrationState> {
+    let mut rx = registration::spawn(agent.clone(), route.clone(), expires);
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        rx.wait_for(|s| *s != RegistrationState::Pending),
+    )
+    .await
+    .is_ok();
+    if !answered {
+        warn!("trunk registration: no answer yet, dialling anyway");
+    }
+    rx
 }

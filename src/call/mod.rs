@@ -66,6 +66,8 @@ pub struct CallServices {
     pub prompts: Arc<PromptStore>,
     pub codecs: Vec<Codec>,
     pub ports: ports::RtpPorts,
+    /// The trunk registration's state, when `trunk.register` is on.
+    pub registration: Option<tokio::sync::watch::Receiver<crate::sip::registration::RegistrationState>>,
 }
 
 impl CallServices {
