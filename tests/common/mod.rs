@@ -2,7 +2,7 @@
 //!
 //! Each test binary (`tests/*.rs`) declares `mod common;` and uses a subset of what is
 //! here, so unused items are expected per binary.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod peers;
 pub mod pg;
