@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# THE test command (README, CI): install the real peers the integration tests talk to
+# (only when something is missing), generate the audio/pcap fixtures, then
+# fmt --check, clippy -D warnings and every test target. Stops at the first failure.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh -- FILTER...    extra arguments go to the test runner
+#
+# Env: RUST_TEST_THREADS (default 8: the peer tests mostly wait on 30-60 s calls),
+#      CARECALL_TEST_BIN (test another carecall binary), SKIP_INSTALL=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "${1:-}" = "--" ] && shift
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+fail() { printf '\n\033[31mFAILED: %s\033[0m\n' "$*" >&2; exit 1; }
+
+# 1. Peers: sipp (sip-tester), sox (+ all formats), espeak-ng, baresip, PostgreSQL, tcpdump.
+PACKAGES=(sip-tester sox libsox-fmt-all espeak-ng baresip-core postgresql tcpdump)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] && [ -z "${SKIP_INSTALL:-}" ]; then
+  step "installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || fail "need root (or sudo) to apt-get install ${missing[*]}"
+    SUDO=sudo
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq || fail "apt-get update"
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || fail "apt-get install ${missing[*]}"
+else
+  step "peers present (${PACKAGES[*]})"
+fi
+for bin in /usr/bin/sipp /usr/bin/baresip sox espeak-ng tcpdump python3; do
+  command -v "$bin" >/dev/null || fail "$bin not found"
+done
+# sipp replays RTP pcaps through a raw socket.
+[ "$(id -u)" -eq 0 ] || echo "warning: not root: sipp's pcap replay (play_pcap_audio) needs CAP_NET_RAW" >&2
+
+# 2. Fixtures (stamped: regenerated only when the timeline or tools change).
+step "fixtures"
+tests/peers/make-fixtures.sh || fail "tests/peers/make-fixtures.sh"
+
+# 3. Static checks.
+step "cargo fmt --check"
+cargo fmt --all -- --check || fail "formatting (run cargo fmt)"
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings || fail "clippy"
+
+# 4. Tests: unit tests beside the code, then integration tests against the real peers.
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-8}
+if cargo nextest --version >/dev/null 2>&1; then
+  step "cargo nextest run --all-targets"
+  cargo nextest run --all-targets --test-threads "$RUST_TEST_THREADS" "$@" || fail "tests"
+else
+  step "cargo test --all-targets"
+  cargo test --all-targets "$@" || fail "tests"
+fi
+step "all green"

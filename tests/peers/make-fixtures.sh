@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Generates the audio/pcap fixtures the peer tests replay into tests/peers/fixtures/
+# (not committed). Inputs: survey-timeline.txt and tools/*.py; regenerated only when
+# one of them (or this script) changes. Safe to run concurrently (flock).
+# Needs: python3, sox, espeak-ng (scripts/test.sh installs them).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$HERE/fixtures
+TOOLS=$HERE/tools
+TIMELINE=$HERE/survey-timeline.txt
+mkdir -p "$OUT"
+exec 9>"$OUT/.lock"
+flock 9
+STAMP=$(cat "$0" "$TIMELINE" "$TOOLS"/*.py | sha256sum | cut -c1-16)
+if [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$STAMP" ]; then
+  exit 0
+fi
+for bin in python3 sox espeak-ng; do
+  command -v "$bin" >/dev/null || { echo "make-fixtures: $bin missing (run scripts/test.sh as root once)" >&2; exit 1; }
+done
+TMP=$(mktemp -d "$OUT/.tmp.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP"
+mkdir speech
+
+# Spoken answers: Vietnamese espeak-ng (22.05 kHz) -> 8 kHz mono 16-bit, at most 3.2 s.
+speak() { # NAME TEXT
+  espeak-ng -v vi -s 150 -w "$1.22k.wav" "$2"
+  sox "$1.22k.wav" -r 8000 -c 1 -b 16 -e signed-integer "speech/$1.wav" trim 0 3.2 gain -n -3
+  rm -f "$1.22k.wav"
+}
+speak q3 "Thủ tục cần đơn giản hơn, cán bộ nên hướng dẫn rõ ràng."
+speak q5 "Tôi đề nghị mở thêm quầy tiếp nhận vào buổi chiều."
+
+# Microphones (the callee's side of the call, answer at t=0): speech only, and
+# speech + in-band DTMF tones.
+python3 "$TOOLS/mktimeline.py" "$TIMELINE" --speech-dir speech --wav mic_speech.wav
+python3 "$TOOLS/mktimeline.py" "$TIMELINE" --speech-dir speech --wav mic_inband.wav --inband
+
+# sipp RTP streams (one SSRC, rising seq/ts, 20 ms PCMU packets):
+# RFC 4733 digits over the speech mic; in-band mic alone; the first with garbage mixed in;
+# and 90 s of silence (a callee who never answers a question).
+# shellcheck disable=SC2046
+python3 "$TOOLS/mkdtmfpcap.py" -o survey_rfc4733.pcap --audio mic_speech.wav --codec pcmu \
+  $(python3 "$TOOLS/mktimeline.py" "$TIMELINE" --pcap-args)
+DUR=$(python3 "$TOOLS/mktimeline.py" "$TIMELINE" --duration)
+python3 "$TOOLS/mkdtmfpcap.py" -o survey_inband.pcap --audio mic_inband.wav --codec pcmu --lead "$DUR" --tail 0
+python3 "$TOOLS/pcapgarble.py" survey_rfc4733.pcap survey_garbled.pcap --every 25
+python3 "$TOOLS/mkdtmfpcap.py" -o silence.pcap --audio silence --codec pcmu --lead "$DUR" --tail 0
+
+# baresip: ctrl_tcp steps sending the same digits with /sndcode.
+python3 "$TOOLS/mktimeline.py" "$TIMELINE" --ctrl-steps > ctrl_steps.txt
+
+cd "$OUT"
+rm -rf speech ./*.wav ./*.pcap ctrl_steps.txt
+mv "$TMP"/* .
+echo "$STAMP" > .stamp
+echo "make-fixtures: fixtures in $OUT"
