@@ -25,7 +25,9 @@ pub enum ConfigError {
         path: PathBuf,
         source: Box<toml::de::Error>,
     },
-    #[error("environment variable {var} does not name a config key (expected CARECALL_<SECTION>_<KEY>)")]
+    #[error(
+        "environment variable {var} does not name a config key (expected CARECALL_<SECTION>_<KEY>)"
+    )]
     EnvKey { var: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
@@ -400,7 +402,12 @@ mod tests {
         let err = Config::from_table(t).unwrap_err().to_string();
         assert!(err.contains("rtp_ports"), "{err}");
         let t: toml::Table = "[media]\ncodecs = [\"G729\"]\n".parse().unwrap();
-        assert!(Config::from_table(t).unwrap_err().to_string().contains("G729"));
+        assert!(
+            Config::from_table(t)
+                .unwrap_err()
+                .to_string()
+                .contains("G729")
+        );
     }
 
     #[test]

@@ -10,7 +10,11 @@ use carecall::call::{self, CallRequest};
 use carecall::config::Config;
 
 #[derive(Parser)]
-#[command(name = "carecall", version, about = "Outbound survey calls for the 1022 hotline")]
+#[command(
+    name = "carecall",
+    version,
+    about = "Outbound survey calls for the 1022 hotline"
+)]
 struct Cli {
     /// Config file (default: carecall.toml when present, else built-in defaults).
     #[arg(long, global = true, env = "CARECALL_CONFIG")]

@@ -12,8 +12,8 @@ use crate::media::prompt::{PromptError, PromptStore};
 use crate::sip::agent::{OutboundOnly, SipAgent, SipError};
 use crate::sip::registration::{self, RegistrationState};
 use crate::sip::uac::TrunkRoute;
-use tokio::sync::watch;
 use crate::store::{Store, StoreError};
+use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -33,7 +33,10 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
     let store = Store::connect(&config.database.url).await?;
     let interrupted = store.mark_interrupted().await?;
     if interrupted > 0 {
-        warn!(interrupted, "calls left in progress by a stopped process marked interrupted");
+        warn!(
+            interrupted,
+            "calls left in progress by a stopped process marked interrupted"
+        );
     }
     if let Err(e) = std::fs::create_dir_all(&config.recordings.dir) {
         warn!(error = %e, dir = %config.recordings.dir.display(), "cannot create the recordings directory");

@@ -65,20 +65,76 @@ pub struct CatalogEntry {
 
 /// First match wins; ranges go from specific to general.
 pub const CATALOG: &[CatalogEntry] = &[
-    CatalogEntry { codes: 486..=486, disposition: Disposition::Busy, cause: "busy here" },
-    CatalogEntry { codes: 600..=600, disposition: Disposition::Busy, cause: "busy everywhere" },
-    CatalogEntry { codes: 487..=487, disposition: Disposition::NoAnswer, cause: "ring timeout, cancelled" },
-    CatalogEntry { codes: 408..=408, disposition: Disposition::NoAnswer, cause: "request timeout at the callee" },
-    CatalogEntry { codes: 480..=480, disposition: Disposition::NoAnswer, cause: "temporarily unavailable" },
-    CatalogEntry { codes: 401..=401, disposition: Disposition::Failed, cause: "trunk authentication failed (check trunk.username/password)" },
-    CatalogEntry { codes: 403..=403, disposition: Disposition::Failed, cause: "forbidden by the trunk (credentials or caller ID refused)" },
-    CatalogEntry { codes: 407..=407, disposition: Disposition::Failed, cause: "proxy authentication failed (check trunk.username/password)" },
-    CatalogEntry { codes: 488..=488, disposition: Disposition::Failed, cause: "no common codec" },
-    CatalogEntry { codes: 606..=606, disposition: Disposition::Failed, cause: "not acceptable (no common codec)" },
-    CatalogEntry { codes: 603..=603, disposition: Disposition::Rejected, cause: "declined by the callee" },
-    CatalogEntry { codes: 400..=499, disposition: Disposition::Rejected, cause: "rejected" },
-    CatalogEntry { codes: 500..=599, disposition: Disposition::Failed, cause: "trunk or network failure" },
-    CatalogEntry { codes: 600..=699, disposition: Disposition::Rejected, cause: "rejected everywhere" },
+    CatalogEntry {
+        codes: 486..=486,
+        disposition: Disposition::Busy,
+        cause: "busy here",
+    },
+    CatalogEntry {
+        codes: 600..=600,
+        disposition: Disposition::Busy,
+        cause: "busy everywhere",
+    },
+    CatalogEntry {
+        codes: 487..=487,
+        disposition: Disposition::NoAnswer,
+        cause: "ring timeout, cancelled",
+    },
+    CatalogEntry {
+        codes: 408..=408,
+        disposition: Disposition::NoAnswer,
+        cause: "request timeout at the callee",
+    },
+    CatalogEntry {
+        codes: 480..=480,
+        disposition: Disposition::NoAnswer,
+        cause: "temporarily unavailable",
+    },
+    CatalogEntry {
+        codes: 401..=401,
+        disposition: Disposition::Failed,
+        cause: "trunk authentication failed (check trunk.username/password)",
+    },
+    CatalogEntry {
+        codes: 403..=403,
+        disposition: Disposition::Failed,
+        cause: "forbidden by the trunk (credentials or caller ID refused)",
+    },
+    CatalogEntry {
+        codes: 407..=407,
+        disposition: Disposition::Failed,
+        cause: "proxy authentication failed (check trunk.username/password)",
+    },
+    CatalogEntry {
+        codes: 488..=488,
+        disposition: Disposition::Failed,
+        cause: "no common codec",
+    },
+    CatalogEntry {
+        codes: 606..=606,
+        disposition: Disposition::Failed,
+        cause: "not acceptable (no common codec)",
+    },
+    CatalogEntry {
+        codes: 603..=603,
+        disposition: Disposition::Rejected,
+        cause: "declined by the callee",
+    },
+    CatalogEntry {
+        codes: 400..=499,
+        disposition: Disposition::Rejected,
+        cause: "rejected",
+    },
+    CatalogEntry {
+        codes: 500..=599,
+        disposition: Disposition::Failed,
+        cause: "trunk or network failure",
+    },
+    CatalogEntry {
+        codes: 600..=699,
+        disposition: Disposition::Rejected,
+        cause: "rejected everywhere",
+    },
 ];
 
 /// Disposition and cause for a final non-2xx status of the INVITE.
@@ -105,6 +161,9 @@ mod tests {
         assert_eq!(for_status(407).0, Disposition::Failed);
         assert_eq!(for_status(503).0, Disposition::Failed);
         assert_eq!(for_status(302).0, Disposition::Failed);
-        assert_eq!(serde_json::to_string(&Disposition::NoInput).unwrap(), "\"no_input\"");
+        assert_eq!(
+            serde_json::to_string(&Disposition::NoInput).unwrap(),
+            "\"no_input\""
+        );
     }
 }

@@ -43,7 +43,7 @@ pub enum CallError {
     #[error("dialplan {name}: {source}")]
     Dialplan {
         name: String,
-        source: DialplanError,
+        source: Box<DialplanError>,
     },
     #[error("dialplan {name} is invalid: {problems}")]
     DialplanInvalid { name: String, problems: String },
@@ -67,20 +67,17 @@ pub struct CallServices {
     pub codecs: Vec<Codec>,
     pub ports: ports::RtpPorts,
     /// The trunk registration's state, when `trunk.register` is on.
-    pub registration: Option<tokio::sync::watch::Receiver<crate::sip::registration::RegistrationState>>,
+    pub registration:
+        Option<tokio::sync::watch::Receiver<crate::sip::registration::RegistrationState>>,
 }
 
 impl CallServices {
     /// Loads and validates a dialplan by name from the configured directory.
     pub fn dialplan(&self, name: &str) -> Result<Arc<Dialplan>, CallError> {
-        let path = self
-            .config
-            .ivr
-            .dialplans_dir
-            .join(format!("{name}.toml"));
+        let path = self.config.ivr.dialplans_dir.join(format!("{name}.toml"));
         let plan = Dialplan::load(&path).map_err(|source| CallError::Dialplan {
             name: name.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let prompts = self.prompts.clone();
         plan.validate(&move |p: &str| prompts.exists(p))
@@ -99,7 +96,13 @@ impl CallServices {
         let day = chrono::Utc::now().format("%Y/%m/%d");
         let safe: String = call_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.config
             .recordings

@@ -213,21 +213,19 @@ pub fn spawn_writer(
             let res = match w {
                 Write::Answered => store.call_answered(&call, chrono::Utc::now()).await,
                 Write::Answer(a) => store.add_answer(&response, &new_answer(&a)).await.map(drop),
-                Write::Recording(r) => {
-                    store
-                        .add_recording(
-                            &call,
-                            &NewRecording {
-                                path: r.path.display().to_string(),
-                                seconds: r.seconds,
-                                sha256: r.sha256.clone(),
-                                bytes: r.bytes,
-                                created_at: chrono::Utc::now(),
-                            },
-                        )
-                        .await
-                        .map(drop)
-                }
+                Write::Recording(r) => store
+                    .add_recording(
+                        &call,
+                        &NewRecording {
+                            path: r.path.display().to_string(),
+                            seconds: r.seconds,
+                            sha256: r.sha256.clone(),
+                            bytes: r.bytes,
+                            created_at: chrono::Utc::now(),
+                        },
+                    )
+                    .await
+                    .map(drop),
                 Write::DoNotCall => {
                     if destination.is_none() {
                         destination = store
@@ -238,7 +236,11 @@ pub fn spawn_writer(
                             .map(|s| s.call.destination);
                     }
                     match &destination {
-                        Some(d) => store.add_do_not_call(d, "citizen pressed 9 in the survey").await,
+                        Some(d) => {
+                            store
+                                .add_do_not_call(d, "citizen pressed 9 in the survey")
+                                .await
+                        }
                         None => Ok(()),
                     }
                 }

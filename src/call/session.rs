@@ -211,17 +211,17 @@ impl MediaSession {
             *slot = s;
         }
         let voiced = got > 0 && self.vad.process(&heard);
-        if got > 0 {
-            if let Some(d) = self.inband.process(&heard) {
-                self.digit(d, DtmfSource::Inband, now);
-            }
+        if got > 0
+            && let Some(d) = self.inband.process(&heard)
+        {
+            self.digit(d, DtmfSource::Inband, now);
         }
         self.event(Event::Frame { voiced }, now);
-        if let Some(engine) = self.engine.as_mut() {
-            if engine.poll_timeout().is_some_and(|t| t <= now) {
-                let actions = engine.handle_timeout(now);
-                self.apply(actions);
-            }
+        if let Some(engine) = self.engine.as_mut()
+            && engine.poll_timeout().is_some_and(|t| t <= now)
+        {
+            let actions = engine.handle_timeout(now);
+            self.apply(actions);
         }
 
         let mut said = [0i16; FRAME_SAMPLES];
@@ -318,7 +318,9 @@ impl MediaSession {
         let path = self.clip_path(&key);
         match ClipWriter::create(&path) {
             Ok(w) => self.clip = Some((key, w)),
-            Err(e) => self.out.push(SessionEvent::Warning(format!("clip {key}: {e}"))),
+            Err(e) => self
+                .out
+                .push(SessionEvent::Warning(format!("clip {key}: {e}"))),
         }
     }
 
@@ -330,7 +332,9 @@ impl MediaSession {
             }
             match w.finalize() {
                 Ok(info) => self.done_clips.push((k, info)),
-                Err(e) => self.out.push(SessionEvent::Warning(format!("clip {k}: {e}"))),
+                Err(e) => self
+                    .out
+                    .push(SessionEvent::Warning(format!("clip {k}: {e}"))),
             }
         }
     }

@@ -66,7 +66,11 @@ pub(super) async fn run(
         .await?;
     let response = svc
         .store
-        .start_response(&row, dossier.as_ref().map(|d| d.code.as_str()), &req.dialplan)
+        .start_response(
+            &row,
+            dossier.as_ref().map(|d| d.code.as_str()),
+            &req.dialplan,
+        )
         .await?;
     info!(target = %crate::pii::mask_phone(&target), rtp = %rtp_port, "dialling");
 
@@ -307,7 +311,8 @@ impl Call<'_> {
     fn open_media(&mut self, body: &[u8]) -> Result<(), String> {
         let text = std::str::from_utf8(body).map_err(|_| "SDP is not UTF-8".to_string())?;
         let answer = SessionDescription::parse(text).map_err(|e| e.to_string())?;
-        let neg: Negotiated = sdp::negotiate(&answer, &self.svc.codecs).map_err(|e| e.to_string())?;
+        let neg: Negotiated =
+            sdp::negotiate(&answer, &self.svc.codecs).map_err(|e| e.to_string())?;
         info!(remote = %neg.remote, codec = neg.codec.name(), te = ?neg.telephone_event, "media negotiated");
         if let Some(s) = self.session.as_mut() {
             s.update_remote(neg);
@@ -371,7 +376,7 @@ impl Call<'_> {
             return;
         };
         let local = self.socket.local_addr().map(|a| a.port()).unwrap_or(0);
-        let current = session.remote().clone();
+        let current = *session.remote();
         match sdp::answer_for_reoffer(
             &offer,
             &current,
@@ -437,12 +442,17 @@ impl Call<'_> {
             Ok(Ok((_, Some(resp)))) => {
                 let code = resp.status_code.code();
                 let (disp, cause) = disposition::for_status(code);
-                info!(code, disposition = disp.as_str(), "call not answered: {cause}");
+                info!(
+                    code,
+                    disposition = disp.as_str(),
+                    "call not answered: {cause}"
+                );
                 self.outcome.final_failure(code, disp, cause);
                 Step::Ended
             }
             Ok(Ok((_, None))) => {
-                self.outcome.fail(None, "the INVITE ended without a final response".into());
+                self.outcome
+                    .fail(None, "the INVITE ended without a final response".into());
                 Step::Ended
             }
             Ok(Err(e)) => {

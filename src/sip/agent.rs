@@ -11,14 +11,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog::Dialog;
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::{Method, StatusCode};
+use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
-use rsipstack::EndpointBuilder;
-use rsipstack::transaction::endpoint::EndpointInnerRef;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -29,12 +29,18 @@ pub enum SipError {
     Bind {
         transport: &'static str,
         addr: SocketAddr,
-        source: rsipstack::Error,
+        source: Box<rsipstack::Error>,
     },
     #[error("invalid SIP URI {uri:?}: {reason}")]
     Uri { uri: String, reason: String },
     #[error("SIP stack error: {0}")]
-    Stack(#[from] rsipstack::Error),
+    Stack(Box<rsipstack::Error>),
+}
+
+impl From<rsipstack::Error> for SipError {
+    fn from(e: rsipstack::Error) -> Self {
+        SipError::Stack(Box::new(e))
+    }
 }
 
 /// Decides out-of-dialog requests (INVITE, OPTIONS, MESSAGE…).
@@ -91,9 +97,9 @@ impl SipAgent {
             .map_err(|source| SipError::Bind {
                 transport: "UDP",
                 addr: bind,
-                source,
+                source: Box::new(source),
             })?;
-        let local = udp.get_addr().get_socketaddr().map_err(SipError::Stack)?;
+        let local = udp.get_addr().get_socketaddr()?;
         transport.add_transport(udp.into());
         // TCP on the same port as UDP (RFC 3261 §18: a UA SHOULD listen on both).
         let tcp_addr = local;
@@ -102,7 +108,7 @@ impl SipAgent {
             .map_err(|source| SipError::Bind {
                 transport: "TCP",
                 addr: tcp_addr,
-                source,
+                source: Box::new(source),
             })?;
         transport.add_transport(tcp.into());
 

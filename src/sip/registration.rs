@@ -107,9 +107,18 @@ mod tests {
 
     #[test]
     fn refreshes_before_expiry() {
-        assert_eq!(refresh_after(Duration::from_secs(3600)), Duration::from_secs(3540));
-        assert_eq!(refresh_after(Duration::from_secs(60)), Duration::from_secs(30));
-        assert_eq!(refresh_after(Duration::from_secs(1)), Duration::from_secs(1));
+        assert_eq!(
+            refresh_after(Duration::from_secs(3600)),
+            Duration::from_secs(3540)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(60)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
         assert_eq!(refresh_after(Duration::ZERO), Duration::from_secs(1));
     }
 
