@@ -14,13 +14,7 @@ fn phone_survey(name: &str, dtmf: PhoneDtmf) {
     let dir = test_dir(name);
     let mut phone = Baresip::start(&dir, dtmf);
     let config = CarecallConfig::new(&format!("sip:127.0.0.1:{}", phone.sip_port)).write(&dir);
-    let run = carecall_call(
-        &dir,
-        &config,
-        &phone.uri(),
-        &["--dossier", "TEST-0002"],
-        Duration::from_secs(150),
-    );
+    let run = carecall_call(&dir, &config, &phone.uri(), &[], Duration::from_secs(150));
     let seen = phone.finish(Duration::from_secs(20));
     let peer = format!("--- phone ctrl log:\n{}", tail(&seen.ctrl_log, 30));
 

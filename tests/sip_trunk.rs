@@ -40,13 +40,7 @@ fn survey_call(
         cfg = cfg.with_auth(USER, PASSWORD);
     }
     let config = cfg.write(&dir);
-    let run = carecall_call(
-        &dir,
-        &config,
-        TARGET,
-        &["--dossier", "TEST-0001"],
-        CALL_TIMEOUT,
-    );
+    let run = carecall_call(&dir, &config, TARGET, &[], CALL_TIMEOUT);
     let peer = sipp.wait(Duration::from_secs(15));
     (run, peer)
 }

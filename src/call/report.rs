@@ -69,13 +69,18 @@ impl Outcome {
                 .map(|f| f.0)
                 .unwrap_or(Disposition::Failed);
         }
+        // A failure on our side (unusable SDP, recording error) outranks what
+        // the citizen did; then how the dialplan ended; then whether anyone
+        // ever answered anything (no_media with no input is a silent line).
+        if self.failure.is_some() {
+            return Disposition::Failed;
+        }
         match &self.end_reason {
             Some(EndReason::Completed) => Disposition::Completed,
             Some(EndReason::Declined) => Disposition::Declined,
             Some(EndReason::DoNotCall) => Disposition::DoNotCall,
             Some(EndReason::NoInput) => Disposition::NoInput,
             _ if !had_input => Disposition::NoInput,
-            _ if self.failure.is_some() => Disposition::Failed,
             _ => Disposition::Answered,
         }
     }

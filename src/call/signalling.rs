@@ -291,7 +291,7 @@ impl Call<'_> {
         info!("answered");
         if let Err(e) = self.open_media(&resp.body) {
             warn!(error = %e, "unusable SDP answer: hanging up");
-            self.outcome.fail(Some(488), format!("SDP answer: {e}"));
+            self.outcome.fail(None, format!("unusable SDP answer: {e}"));
             return Step::HangUp;
         }
         let prompts = self.svc.prompts.clone();
