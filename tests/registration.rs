@@ -51,7 +51,11 @@ async fn registers_with_digest_and_refreshes_before_expiry() {
         let now = state.borrow_and_update().clone();
         match now {
             RegistrationState::Registered { expires } => {
-                assert_eq!(expires, Duration::from_secs(3), "granted expiry is honoured");
+                assert_eq!(
+                    expires,
+                    Duration::from_secs(3),
+                    "granted expiry is honoured"
+                );
                 registered += 1;
             }
             other => panic!("registration failed: {other:?}"),
@@ -81,11 +85,8 @@ async fn unreachable_registrar_reports_failure_and_keeps_retrying() {
         password: "p".into(),
         ..TrunkConfig::default()
     };
-    let mut state = registration::spawn(
-        agent.clone(),
-        TrunkRoute::from_config(&trunk).unwrap(),
-        60,
-    );
+    let mut state =
+        registration::spawn(agent.clone(), TrunkRoute::from_config(&trunk).unwrap(), 60);
     tokio::time::timeout(Duration::from_secs(40), state.changed())
         .await
         .expect("a failure must be reported after Timer F")

@@ -302,3 +302,36 @@ fn garbage_sdp_in_200_ok_fails_cleanly() {
     );
     assert!(peer.passed(), "{}", peer.describe());
 }
+
+/// In-dialog requests from the trunk: OPTIONS answered, a hold re-INVITE answered
+/// recvonly and a resume answered sendrecv (checked by sipp), and a SIP INFO digit
+/// (application/dtmf-relay) taken as the consent answer: 2 declines the survey,
+/// carecall plays the goodbye and hangs up.
+#[test]
+fn in_dialog_options_hold_resume_and_info_dtmf() {
+    let dir = test_dir("in_dialog");
+    let pcap = fixtures().join("silence.pcap");
+    let mut sipp = Sipp::start(
+        &dir,
+        "uas_indialog.xml",
+        &[("pcap", &pcap.to_string_lossy())],
+        Transport::Udp,
+    );
+    let config = CarecallConfig::new(&sipp.trunk_uri()).write(&dir);
+    let run = carecall_call(&dir, &config, TARGET, &[], CALL_TIMEOUT);
+    let peer = sipp.wait(Duration::from_secs(15));
+    let d = run.describe();
+    assert_eq!(run.disposition(), "declined", "{d}");
+    assert_eq!(run.answer("consent"), "2", "{d}");
+    assert_eq!(run.status.and_then(|s| s.code()), Some(0), "{d}");
+    expect_db_row(&run);
+    assert!(peer.passed(), "{}", peer.describe());
+    assert!(peer.caller_hung_up(), "{}", peer.describe());
+    for mark in ["HOLD_ANSWERED", "RESUME_ANSWERED"] {
+        assert!(
+            peer.log.contains(mark),
+            "{mark} missing\n{}",
+            peer.describe()
+        );
+    }
+}

@@ -335,7 +335,7 @@ impl Call<'_> {
             .headers
             .iter()
             .find_map(|h| match h {
-                Header::ContentType(v) => Some(v.to_string()),
+                Header::ContentType(v) => Some(v.value().to_string()),
                 _ => None,
             })
             .unwrap_or_default();
@@ -348,10 +348,15 @@ impl Call<'_> {
                 handle.reply(StatusCode::OK).await.ok();
             }
             Err(e) => {
-                debug!(error = %e, %ctype, "INFO without a usable DTMF body");
-                // RFC 6086 §4.2.2: unknown Info-Package content is 415/469; a
-                // plain 200 keeps broken carriers happy without acting on it.
-                handle.reply(StatusCode::OK).await.ok();
+                use crate::media::dtmf::info::DtmfInfoError;
+                warn!(error = %e, %ctype, "INFO without a usable DTMF body");
+                // RFC 6086 §4.2.2 (legacy INFO usage): an unsupported body type is
+                // 415, a DTMF body we cannot read is 400. The call goes on.
+                let status = match e {
+                    DtmfInfoError::UnsupportedContentType(_) => StatusCode::UnsupportedMediaType,
+                    _ => StatusCode::BadRequest,
+                };
+                handle.reply(status).await.ok();
             }
         }
     }
