@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load check: sipp plays the trunk and answers N concurrent calls, each replaying the
 # survey answers (RFC 4733 digits + speech, tests/peers/fixtures/survey_rfc4733.pcap),
-# while N `carecall call` processes place them at once against one shared SQLite DB.
+# while one `carecall call --repeat N` process places them all at once.
 #
 #   scripts/load.sh N [DURATION]
 #     N         concurrent calls (default 10)
@@ -12,9 +12,6 @@
 # p50/p99 (tcpdump on lo of the packets sent from carecall's rtp_ports, analysed by
 # tests/peers/tools/rtp_intervals.py: inter-packet deltas per SSRC).
 #
-# Notes: N parallel processes stand in for a future `carecall load --calls N
-# --concurrency N --config FILE`; one process per call pays N start-ups and N DB pools,
-# and a shared SQLite file serialises their writes (carecall needs a busy_timeout).
 # Builds carecall in release mode (CARECALL_BIN=path skips the build). Needs root
 # (sipp's pcap replay, tcpdump).
 set -euo pipefail
@@ -74,36 +71,33 @@ SIPP_PID=$!
 sleep 1
 
 start=$(date +%s.%N)
-pids=()
-for i in $(seq 1 "$N"); do
-  (cd "$W" && exec timeout "$DURATION" /usr/bin/time -f '%U %S %e' -o "time_$i.txt" \
-      "$CARECALL_BIN" call "09$(printf '%08d' "$i")" --dialplan survey-1022 --config carecall.toml \
-      >"call_$i.json" 2>"call_$i.log") &
-  pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p" || true; done
+# One carecall process places all N calls at once (`call --repeat N`), as the
+# dialer will: one SIP endpoint, one DB pool, one 20 ms media clock per call task.
+(cd "$W" && timeout "$DURATION" /usr/bin/time -f '%U %S %e %M' -o time.txt \
+    "$CARECALL_BIN" call 0912345678 --repeat "$N" --dialplan survey-1022 --config carecall.toml \
+    >calls.jsonl 2>carecall.log) || true
 end=$(date +%s.%N)
 sleep 1; kill "$TCPDUMP_PID" 2>/dev/null || true; wait "$TCPDUMP_PID" 2>/dev/null || true
 wait "$SIPP_PID" 2>/dev/null; SIPP_RC=$?; SIPP_PID=
 
 python3 - "$W" "$N" "$start" "$end" <<'PY'
-import json, sys, glob, os
+import json, sys
 w, n, t0, t1 = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-disp, cpu, secs = {}, 0.0, 0.0
-for i in range(1, n + 1):
+disp, secs = {}, 0.0
+for line in open(f'{w}/calls.jsonl'):
     try:
-        j = json.loads(open(f'{w}/call_{i}.json').read().strip().splitlines()[-1])
-        d = j.get('disposition', '?'); secs += float((j.get('recording') or {}).get('seconds') or 0)
-    except Exception:
-        d = 'no-json'
+        j = json.loads(line)
+    except ValueError:
+        continue
+    d = j.get('disposition', '?'); secs += float((j.get('recording') or {}).get('seconds') or 0)
     disp[d] = disp.get(d, 0) + 1
-    try:
-        u, s, e = open(f'{w}/time_{i}.txt').read().split()[-3:]; cpu += float(u) + float(s)
-    except Exception:
-        pass
+missing = n - sum(disp.values())
+if missing: disp['no-json'] = missing
+u, s, e, rss = open(f'{w}/time.txt').read().split()[-4:]
+cpu = float(u) + float(s)
 done = disp.get('completed', 0)
 print(f"calls: {n}  completed: {done}  failed/other: {n - done}  {dict(sorted(disp.items()))}")
-print(f"wall: {t1 - t0:.1f} s   carecall CPU: {cpu:.2f} s   recorded: {secs / 60:.2f} call-min")
+print(f"wall: {t1 - t0:.1f} s   carecall CPU: {cpu:.2f} s (user {u}, sys {s})   max RSS: {int(rss)//1024} MiB   recorded: {secs / 60:.2f} call-min")
 print(f"CPU seconds per call-minute: {cpu / (secs / 60):.3f}" if secs else "CPU per call-minute: n/a (no recordings)")
 PY
 echo "sipp exit $SIPP_RC (0 = every call passed the scenario's checks)"

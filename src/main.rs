@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use carecall::call::{self, CallRequest};
+use std::sync::Arc;
+
+use carecall::call::{self, CallRequest, CallServices};
 use carecall::config::Config;
 
 #[derive(Parser)]
@@ -34,6 +36,10 @@ enum Command {
         /// Dossier code whose procedure/field/place the greeting names.
         #[arg(long)]
         dossier: Option<String>,
+        /// Place this many calls to the target at once (load testing); one JSON
+        /// line per call, a summary on stderr.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
     },
     /// Run the simulated phone (a SIP UA that answers and presses keys).
     Phone {
@@ -46,6 +52,60 @@ enum Command {
         #[arg(long, default_value = "demo-data")]
         dir: PathBuf,
     },
+}
+
+async fn call_once(svc: &CallServices, request: CallRequest) -> anyhow::Result<ExitCode> {
+    let report = call::place_call(svc, request).await?;
+    println!("{}", serde_json::to_string(&report)?);
+    if report.ran_to_end() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "carecall: call {}: {} ({})",
+        report.disposition.as_str(),
+        report.reason,
+        report
+            .sip_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "no SIP status".into())
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// Places `n` calls at once, each in its own task, and prints a summary.
+async fn call_many(
+    svc: &Arc<CallServices>,
+    request: CallRequest,
+    n: usize,
+) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (svc, request) = (svc.clone(), request.clone());
+            tokio::spawn(async move { call::place_call(&svc, request).await })
+        })
+        .collect();
+    let mut tally: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut seconds = 0.0;
+    for task in tasks {
+        let label = match task.await {
+            Ok(Ok(report)) => {
+                println!("{}", serde_json::to_string(&report)?);
+                seconds += report.recording.as_ref().map_or(0.0, |r| r.seconds);
+                report.disposition.as_str().to_string()
+            }
+            Ok(Err(e)) => format!("not placed: {e}"),
+            Err(e) => format!("task failed: {e}"),
+        };
+        *tally.entry(label).or_default() += 1;
+    }
+    eprintln!(
+        "carecall: {n} calls in {:.1} s, {:.1} call-minutes recorded: {tally:?}",
+        started.elapsed().as_secs_f64(),
+        seconds / 60.0
+    );
+    let ok = tally.get("completed").copied().unwrap_or(0) == n;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn main() -> ExitCode {
@@ -73,35 +133,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             dialplan,
             dossier,
+            repeat,
         } => {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
             let dialplan = dialplan.unwrap_or_else(|| config.ivr.default_dialplan.clone());
-            let svc = carecall::setup::services(config).await?;
-            let report = call::place_call(
-                &svc,
-                CallRequest {
-                    target,
-                    dialplan,
-                    dossier,
-                },
-            )
-            .await?;
-            println!("{}", serde_json::to_string(&report)?);
-            svc.agent.shutdown();
-            if report.ran_to_end() {
-                Ok(ExitCode::SUCCESS)
+            let svc = Arc::new(carecall::setup::services(config).await?);
+            let request = CallRequest {
+                target,
+                dialplan,
+                dossier,
+            };
+            let code = if repeat <= 1 {
+                call_once(&svc, request).await?
             } else {
-                eprintln!(
-                    "carecall: call {}: {} ({})",
-                    report.disposition.as_str(),
-                    report.reason,
-                    report
-                        .sip_code
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "no SIP status".into())
-                );
-                Ok(ExitCode::from(1))
-            }
+                call_many(&svc, request, repeat).await?
+            };
+            svc.agent.shutdown();
+            Ok(code)
         }
         Command::Phone { bind } => {
             let phone = carecall::phone::Phone::start(bind).await?;
