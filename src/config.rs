@@ -195,19 +195,18 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let default_path = Path::new("carecall.toml");
         let path = path.or_else(|| default_path.exists().then_some(default_path));
-        let mut table = match path {
+        let file = match path {
             Some(p) => read_table(p)?,
             None => toml::Table::new(),
         };
+        let mut table = defaults_with(file)?;
         apply_env(&mut table, std::env::vars())?;
         Self::from_table(table)
     }
 
     /// Builds a config from a TOML table layered over the defaults.
     pub fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
-        let mut merged = toml::Table::try_from(Config::default())
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        merge(&mut merged, table);
+        let merged = defaults_with(table)?;
         let config: Config = toml::Value::Table(merged)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
@@ -284,6 +283,14 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
     })
 }
 
+/// The defaults as a TOML table with `over` laid on top.
+fn defaults_with(over: toml::Table) -> Result<toml::Table, ConfigError> {
+    let mut merged = toml::Table::try_from(Config::default())
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    merge(&mut merged, over);
+    Ok(merged)
+}
+
 /// Recursively overlays `over` onto `base`.
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (key, value) in over {
@@ -296,8 +303,9 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
-/// Applies `CARECALL_<SECTION>_<KEY>=value`. Values that parse as TOML (numbers,
-/// booleans, arrays) are taken as such; anything else is a string.
+/// Applies `CARECALL_<SECTION>_<KEY>=value` onto a table that already holds every
+/// key (the defaults), converting the text to the type the key has there: so
+/// `CARECALL_TRUNK_CALLER_ID=1022` stays a string and `..._REGISTER=true` a bool.
 fn apply_env(
     table: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
@@ -326,7 +334,16 @@ fn apply_env(
         if key.is_empty() {
             return Err(ConfigError::EnvKey { var });
         }
-        let value = parse_env_value(&raw);
+        let current = table
+            .get(section)
+            .and_then(|t| t.get(key))
+            .ok_or_else(|| ConfigError::EnvKey { var: var.clone() })?;
+        let value = parse_env_value(&raw, current).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "{var}={raw:?} is not a valid {}",
+                current.type_str()
+            ))
+        })?;
         let entry = table
             .entry(section.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -340,12 +357,13 @@ fn apply_env(
     Ok(())
 }
 
-fn parse_env_value(raw: &str) -> toml::Value {
-    let probe = format!("v = {raw}");
-    match probe.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| raw.into()),
-        Err(_) => toml::Value::String(raw.to_string()),
+fn parse_env_value(raw: &str, like: &toml::Value) -> Option<toml::Value> {
+    if like.is_str() {
+        return Some(toml::Value::String(raw.to_string()));
     }
+    let mut t = format!("v = {raw}").parse::<toml::Table>().ok()?;
+    let v = t.remove("v")?;
+    (v.type_str() == like.type_str()).then_some(v)
 }
 
 #[cfg(test)]
@@ -371,9 +389,10 @@ mod tests {
 
     #[test]
     fn file_then_env_override() {
-        let mut t: toml::Table = "[trunk]\nuri = \"sip:a:5070\"\ncaller_id = \"02773\"\n"
+        let file: toml::Table = "[trunk]\nuri = \"sip:a:5070\"\ncaller_id = \"02773\"\n"
             .parse()
             .unwrap();
+        let mut t = defaults_with(file).unwrap();
         apply_env(
             &mut t,
             env(&[
@@ -392,6 +411,17 @@ mod tests {
         assert!(c.trunk.register);
         assert_eq!(c.trunk.password, "s3cr#t x");
         assert_eq!(c.offered_codecs().unwrap(), vec![Codec::Pcmu]);
+    }
+
+    #[test]
+    fn env_values_take_the_type_of_their_key() {
+        let mut t = defaults_with(toml::Table::new()).unwrap();
+        let err = apply_env(&mut t, env(&[("CARECALL_TRUNK_REGISTER", "yes")])).unwrap_err();
+        assert!(err.to_string().contains("CARECALL_TRUNK_REGISTER"), "{err}");
+        let err = apply_env(&mut t, env(&[("CARECALL_TRUNK_NOPE", "1")])).unwrap_err();
+        assert!(err.to_string().contains("CARECALL_TRUNK_NOPE"), "{err}");
+        apply_env(&mut t, env(&[("CARECALL_TRUNK_RING_TIMEOUT_SECS", "7")])).unwrap();
+        assert_eq!(Config::from_table(t).unwrap().trunk.ring_timeout_secs, 7);
     }
 
     #[test]

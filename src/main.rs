@@ -105,7 +105,11 @@ async fn call_many(
         seconds / 60.0
     );
     let ok = tally.get("completed").copied().unwrap_or(0) == n;
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn main() -> ExitCode {
