@@ -26,10 +26,7 @@ pub const FULL_SURVEY: &[Step] = &[
 ];
 
 /// Consents, then hangs up during the first question.
-pub const HANG_UP_MIDWAY: &[Step] = &[
-    Step::Keys("1"),
-    Step::HangUpAfter(Duration::from_secs(8)),
-];
+pub const HANG_UP_MIDWAY: &[Step] = &[Step::Keys("1"), Step::HangUpAfter(Duration::from_secs(8))];
 
 /// Declines the survey.
 pub const DECLINE: &[Step] = &[Step::Keys("2"), Step::AwaitBye(Duration::from_secs(60))];
@@ -48,7 +45,11 @@ pub enum Behaviour {
     /// 180 Ringing, never answered; the caller's CANCEL gets 487.
     NoAnswer,
     /// Answers and follows the script.
-    Answer(&'static [Step]),
+    Answer {
+        /// For logs: never the dialled number, which is personal data.
+        name: &'static str,
+        steps: &'static [Step],
+    },
 }
 
 impl Behaviour {
@@ -59,12 +60,26 @@ impl Behaviour {
             "busy" => Behaviour::Busy,
             "reject" => Behaviour::Reject,
             "noanswer" => Behaviour::NoAnswer,
-            "hangup" => Behaviour::Answer(HANG_UP_MIDWAY),
-            "silent" => Behaviour::Answer(SILENT),
-            "decline" => Behaviour::Answer(DECLINE),
-            _ => Behaviour::Answer(FULL_SURVEY),
+            "hangup" => answer("hangup", HANG_UP_MIDWAY),
+            "silent" => answer("silent", SILENT),
+            "decline" => answer("decline", DECLINE),
+            _ => answer("full_survey", FULL_SURVEY),
         }
     }
+
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Behaviour::Busy => "busy",
+            Behaviour::Reject => "reject",
+            Behaviour::NoAnswer => "noanswer",
+            Behaviour::Answer { name, .. } => name,
+        }
+    }
+}
+
+fn answer(name: &'static str, steps: &'static [Step]) -> Behaviour {
+    Behaviour::Answer { name, steps }
 }
 
 #[cfg(test)]
@@ -76,19 +91,18 @@ mod tests {
         assert_eq!(Behaviour::for_user(Some("busy")), Behaviour::Busy);
         assert_eq!(Behaviour::for_user(Some("Reject")), Behaviour::Reject);
         assert_eq!(Behaviour::for_user(Some("noanswer")), Behaviour::NoAnswer);
-        assert_eq!(
-            Behaviour::for_user(Some("hangup")),
-            Behaviour::Answer(HANG_UP_MIDWAY)
-        );
-        assert_eq!(Behaviour::for_user(Some("silent")), Behaviour::Answer(SILENT));
-        assert_eq!(Behaviour::for_user(Some("decline")), Behaviour::Answer(DECLINE));
+        let steps = |user: Option<&str>| match Behaviour::for_user(user) {
+            Behaviour::Answer { steps, .. } => steps,
+            other => panic!("{user:?} does not answer: {other:?}"),
+        };
+        assert_eq!(steps(Some("hangup")), HANG_UP_MIDWAY);
+        assert_eq!(steps(Some("silent")), SILENT);
+        assert_eq!(steps(Some("decline")), DECLINE);
         for number in ["0912345678", "+84912345678", "84277123456"] {
-            assert_eq!(
-                Behaviour::for_user(Some(number)),
-                Behaviour::Answer(FULL_SURVEY)
-            );
+            assert_eq!(steps(Some(number)), FULL_SURVEY);
+            assert_eq!(Behaviour::for_user(Some(number)).name(), "full_survey");
         }
-        assert_eq!(Behaviour::for_user(None), Behaviour::Answer(FULL_SURVEY));
+        assert_eq!(steps(None), FULL_SURVEY);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub(super) async fn take_call(agent: Arc<SipAgent>, mut tx: Transaction, shared:
         .call_id_header()
         .map(|h| h.value().to_string())
         .unwrap_or_default();
-    let span = tracing::info_span!("phone", call_id = %call_id, ?behaviour);
+    let span = tracing::info_span!("phone", call_id = %call_id, behaviour = behaviour.name());
     shared.active.fetch_add(1, Ordering::SeqCst);
     async {
         let dialogs = agent.dialogs().clone();
@@ -111,14 +111,17 @@ impl Line<'_> {
                     self.refuse(StatusCode::TemporarilyUnavailable);
                 }
             }
-            Behaviour::Answer(steps) => {
+            Behaviour::Answer { steps, .. } => {
                 self.ring();
                 if self.rings_until_cancelled(RING_BEFORE_ANSWER).await {
                     return;
                 }
                 if let Err(e) = self.answer(offer, steps).await {
                     warn!(error = %e, "cannot answer");
-                    if let Err(e) = self.dialog.reject(Some(StatusCode::NotAcceptableHere), None) {
+                    if let Err(e) = self
+                        .dialog
+                        .reject(Some(StatusCode::NotAcceptableHere), None)
+                    {
                         debug!(error = %e, "reject failed");
                     }
                 }
@@ -173,7 +176,8 @@ impl Line<'_> {
         let ip = self.agent.advertised_ip();
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         let port = socket.local_addr()?.port();
-        let answer = sdp::answer_for_reoffer(&offer, &chosen, ip, port, rand::random::<u32>().into(), 0)?;
+        let answer =
+            sdp::answer_for_reoffer(&offer, &chosen, ip, port, rand::random::<u32>().into(), 0)?;
         let content_type = Header::ContentType("application/sdp".into());
         self.dialog
             .accept(Some(vec![content_type]), Some(answer.sdp.into_bytes()))?;
@@ -236,10 +240,10 @@ impl Line<'_> {
                         }
                     }
                     let len = media.mouth.tick(&mut packet);
-                    if let Some(to) = media.latch.send_to() {
-                        if let Err(e) = socket.send_to(&packet[..len], to).await {
-                            debug!(error = %e, %to, "RTP send failed");
-                        }
+                    if let Some(to) = media.latch.send_to()
+                        && let Err(e) = socket.send_to(&packet[..len], to).await
+                    {
+                        debug!(error = %e, %to, "RTP send failed");
                     }
                 }
             }

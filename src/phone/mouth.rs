@@ -32,7 +32,10 @@ pub const MAX_PACKET: usize = HEADER_LEN + FRAME_SAMPLES;
 
 /// How long pressing `keys` keeps the mouth busy, end packets and gaps included.
 pub fn keys_duration(keys: &str) -> Duration {
-    let n = keys.chars().filter(|&k| digit_to_event(k).is_some()).count() as u32;
+    let n = keys
+        .chars()
+        .filter(|&k| digit_to_event(k).is_some())
+        .count() as u32;
     let per_key = u32::from(KEY_TICKS + END_PACKETS + KEY_GAP_TICKS);
     TICK * (n * per_key)
 }
@@ -146,9 +149,7 @@ impl Mouth {
             volume: KEY_VOLUME,
             duration: samples * (tick + 1).min(KEY_TICKS),
         };
-        let len = self
-            .sender
-            .write(pt, tick == 0, &payload.to_bytes(), out);
+        let len = self.sender.write(pt, tick == 0, &payload.to_bytes(), out);
         self.event_elapsed += u32::from(samples);
         if tick + 1 >= KEY_TICKS + END_PACKETS {
             self.queue.pop_front();
@@ -176,7 +177,12 @@ impl Mouth {
         self.audio_packet(Some(&frame), pos == 0, out)
     }
 
-    fn audio_packet(&mut self, pcm: Option<&[i16; FRAME_SAMPLES]>, marker: bool, out: &mut [u8]) -> usize {
+    fn audio_packet(
+        &mut self,
+        pcm: Option<&[i16; FRAME_SAMPLES]>,
+        marker: bool,
+        out: &mut [u8],
+    ) -> usize {
         let mut payload = self.silence;
         if let Some(pcm) = pcm {
             self.codec.encode(pcm, &mut payload);
@@ -194,7 +200,13 @@ mod tests {
 
     fn mouth() -> Mouth {
         let voice: Arc<[i16]> = (0..800).map(|i| ((i % 50) * 400 - 10_000) as i16).collect();
-        Mouth::new(Codec::Pcmu, 0, Some(101), RtpSender::new(7, 100, 1000), voice)
+        Mouth::new(
+            Codec::Pcmu,
+            0,
+            Some(101),
+            RtpSender::new(7, 100, 1000),
+            voice,
+        )
     }
 
     fn run(m: &mut Mouth, ticks: usize) -> Vec<Vec<u8>> {
@@ -235,7 +247,11 @@ mod tests {
                 let p = RtpPacket::parse(raw).unwrap();
                 assert_eq!(p.payload_type, 101);
                 assert_eq!(p.timestamp, 1160, "one timestamp for the whole event");
-                (p.marker, p.sequence, EventPayload::parse(p.payload).unwrap())
+                (
+                    p.marker,
+                    p.sequence,
+                    EventPayload::parse(p.payload).unwrap(),
+                )
             })
             .collect();
         assert!(events[0].0 && events[1..].iter().all(|e| !e.0));
@@ -245,7 +261,11 @@ mod tests {
         assert_eq!(durations, [160, 320, 480, 640, 800, 800, 800, 800]);
         let ends: Vec<bool> = events.iter().map(|e| e.2.end).collect();
         assert_eq!(ends, [false, false, false, false, false, true, true, true]);
-        assert!(events.iter().all(|e| e.2.event == 1 && e.2.volume == KEY_VOLUME));
+        assert!(
+            events
+                .iter()
+                .all(|e| e.2.event == 1 && e.2.volume == KEY_VOLUME)
+        );
         // Audio resumes with the clock advanced by the event's 8 ticks.
         let after = RtpPacket::parse(&pkts[8]).unwrap();
         assert_eq!((after.payload_type, after.timestamp), (0, 1160 + 8 * 160));

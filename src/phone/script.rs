@@ -203,7 +203,10 @@ mod tests {
         assert_eq!(line.actions.len(), 1);
         let (spoke_at, action) = line.actions[0];
         assert_eq!(action, Action::Speak(MS(2500)));
-        assert!(spoke_at >= 2700 + 800, "spoke before the beep ended: {spoke_at}");
+        assert!(
+            spoke_at >= 2700 + 800,
+            "spoke before the beep ended: {spoke_at}"
+        );
         // The IVR stays silent while recording, then asks the next question.
         line.feed(5000, false);
         line.feed(1000, true);
