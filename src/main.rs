@@ -114,7 +114,7 @@ async fn call_many(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    carecall::telemetry::init();
+    carecall::telemetry::init(matches!(cli.command, Command::Demo { .. }));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
