@@ -37,6 +37,8 @@ pub struct CarecallConfig {
     pub ring_timeout_secs: u32,
     pub no_media_timeout_secs: u32,
     pub codecs: Vec<String>,
+    /// Database URL; `None`: `sqlite://<dir>/carecall.db`.
+    pub database_url: Option<String>,
 }
 
 impl CarecallConfig {
@@ -49,6 +51,7 @@ impl CarecallConfig {
             ring_timeout_secs: 30,
             no_media_timeout_secs: 10,
             codecs: vec!["PCMA".into(), "PCMU".into()],
+            database_url: None,
         }
     }
 
@@ -89,7 +92,7 @@ codecs = [{codecs}]
 no_media_timeout_secs = {no_media}
 
 [database]
-url = "sqlite://{db}"
+url = "{db_url}"
 
 [recordings]
 dir = "{rec}"
@@ -107,7 +110,10 @@ prompts_dir = "{prompts}"
             rtp_hi = rtp + 19,
             codecs = codecs.join(", "),
             no_media = self.no_media_timeout_secs,
-            db = db.display(),
+            db_url = self
+                .database_url
+                .clone()
+                .unwrap_or_else(|| format!("sqlite://{}", db.display())),
             rec = rec.display(),
             dialplans = root.join("dialplans").display(),
             prompts = root.join("prompts/vi").display(),
@@ -139,6 +145,27 @@ pub fn carecall_call(
     extra: &[&str],
     timeout: Duration,
 ) -> CallRun {
+    let started = Instant::now();
+    let mut peer = carecall_start(dir, config, target, extra);
+    let status = peer.wait_timeout(timeout);
+    let wall = started.elapsed();
+    drop(peer);
+    let stdout = read_lossy(&dir.join("carecall.stdout"));
+    let stderr = read_lossy(&dir.join("carecall.stderr"));
+    let json = parse_last_json(&stdout);
+    CallRun {
+        status,
+        json,
+        stdout,
+        stderr,
+        wall,
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// Starts `carecall call TARGET --dialplan survey-1022 --config CONFIG [extra...]` in `dir`
+/// (stdout/stderr to `dir/carecall.std{out,err}`) with no CARECALL_* variables inherited.
+pub fn carecall_start(dir: &Path, config: &Path, target: &str, extra: &[&str]) -> Peer {
     let bin = carecall_bin();
     assert!(
         bin.exists(),
@@ -159,22 +186,7 @@ pub fn carecall_call(
         std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
     );
     cmd.env("RUST_BACKTRACE", "1");
-    let started = Instant::now();
-    let mut peer = Peer::spawn("carecall", dir, &mut cmd);
-    let status = peer.wait_timeout(timeout);
-    let wall = started.elapsed();
-    drop(peer);
-    let stdout = read_lossy(&dir.join("carecall.stdout"));
-    let stderr = read_lossy(&dir.join("carecall.stderr"));
-    let json = parse_last_json(&stdout);
-    CallRun {
-        status,
-        json,
-        stdout,
-        stderr,
-        wall,
-        dir: dir.to_path_buf(),
-    }
+    Peer::spawn("carecall", dir, &mut cmd)
 }
 
 /// The whole stdout as JSON, else its last line that parses as a JSON object.

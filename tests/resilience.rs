@@ -1,0 +1,186 @@
+//! What must survive bad conditions, against real peers:
+//! - a dead media path (answered, no RTP at all) is hung up as no_media, and the
+//!   call row says so;
+//! - `kill -9` of carecall mid-survey: at the next start the call is marked
+//!   interrupted, the answers already given are still in the database, and the
+//!   half-written recording is repaired into a playable WAV of the right length;
+//! - the same survey stored in PostgreSQL instead of SQLite.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use carecall::store::Store;
+use common::peers::*;
+
+const TARGET: &str = "0901234567";
+
+fn survey_sipp(dir: &std::path::Path) -> Sipp {
+    let pcap = fixtures().join("survey_rfc4733.pcap");
+    Sipp::start(
+        dir,
+        "uas_survey_answer.xml",
+        &[("pcap", &pcap.to_string_lossy())],
+        Transport::Udp,
+    )
+}
+
+#[test]
+fn answered_call_without_rtp_is_hung_up_as_no_media() {
+    let dir = test_dir("no_rtp");
+    let mut sipp = Sipp::start(&dir, "uas_answer_no_rtp.xml", &[], Transport::Udp);
+    let mut cfg = CarecallConfig::new(&sipp.trunk_uri());
+    cfg.no_media_timeout_secs = 3;
+    let config = cfg.write(&dir);
+    let run = carecall_call(&dir, &config, TARGET, &[], Duration::from_secs(60));
+    let peer = sipp.wait(Duration::from_secs(15));
+    let d = run.describe();
+    assert_eq!(run.disposition(), "no_input", "{d}");
+    assert_eq!(run.json["end_reason"], "no_media", "{d}");
+    assert!(
+        run.wall < Duration::from_secs(15),
+        "hung up after {:?}\n{d}",
+        run.wall
+    );
+    assert!(peer.caller_hung_up(), "{}", peer.describe());
+    expect_db_row(&run);
+}
+
+#[test]
+fn kill_9_mid_call_keeps_answers_and_repairs_the_recording() {
+    let dir = test_dir("kill9");
+    let mut sipp = survey_sipp(&dir);
+    let config = CarecallConfig::new(&sipp.trunk_uri()).write(&dir);
+    let mut peer = carecall_start(&dir, &config, TARGET, &[]);
+    // The survey timeline answers consent, q1 and q2 by ~24 s; q3 is being asked at 30 s.
+    let killed_after = Duration::from_secs(30);
+    let started = Instant::now();
+    std::thread::sleep(killed_after);
+    let status = Command::new("kill")
+        .args(["-9", &peer.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(peer.wait_timeout(Duration::from_secs(5)).is_some());
+    drop(peer);
+    drop(sipp.wait(Duration::from_millis(100)));
+
+    let db = dir.join("carecall.db");
+    let rows = sqlite_rows_with(&db, "in_progress");
+    assert!(
+        rows.iter().any(|(t, _)| t == "calls"),
+        "the killed call must be in the database as in progress: {rows:?}"
+    );
+
+    // The next start (any command that opens the services) recovers.
+    let mut busy = Sipp::start(&dir.join("second"), "uas_busy.xml", &[], Transport::Udp);
+    let second = CarecallConfig::new(&busy.trunk_uri());
+    let config2 = second.write(&dir.join("second"));
+    let text = std::fs::read_to_string(&config2)
+        .unwrap()
+        .replace(
+            &format!("sqlite://{}", dir.join("second/carecall.db").display()),
+            &format!("sqlite://{}", db.display()),
+        )
+        .replace(
+            &dir.join("second/recordings").display().to_string(),
+            &dir.join("recordings").display().to_string(),
+        );
+    std::fs::write(&config2, text).unwrap();
+    let run = carecall_call(
+        &dir.join("second"),
+        &config2,
+        TARGET,
+        &[],
+        Duration::from_secs(30),
+    );
+    drop(busy.wait(Duration::from_secs(5)));
+    assert_eq!(run.disposition(), "busy", "{}", run.describe());
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = rt
+        .block_on(Store::connect(&format!("sqlite://{}", db.display())))
+        .unwrap();
+    let calls = rt.block_on(store.recent_calls(10)).unwrap();
+    let killed = calls
+        .iter()
+        .find(|c| c.call.disposition == "interrupted")
+        .unwrap_or_else(|| panic!("no interrupted call: {calls:#?}"));
+    let keys: Vec<&str> = killed.answers.iter().map(|a| a.key.as_str()).collect();
+    for key in ["consent", "q1", "q2"] {
+        assert!(keys.contains(&key), "answer {key} lost: {keys:?}");
+    }
+    // The recording was being written when the process died: the next start
+    // repaired its header, so it reads as a WAV about as long as the call ran.
+    let wav = find_wavs(&dir.join("recordings"))
+        .into_iter()
+        .find(|p| !p.file_name().unwrap().to_string_lossy().contains(".q"))
+        .expect("the killed call's recording");
+    let st = wav_stats(&wav);
+    let ran = killed_after.min(started.elapsed()).as_secs_f64();
+    assert!(
+        (st.seconds - ran).abs() < 4.0,
+        "recording {:.1} s, call ran ~{ran:.1} s ({})",
+        st.seconds,
+        wav.display()
+    );
+    assert!(st.rms[0] > 0.0 && st.rms[1] > 0.0, "{st:?}");
+}
+
+fn find_wavs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(find_wavs(&p));
+        } else if p.extension().is_some_and(|e| e == "wav") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn survey_is_stored_in_postgresql() {
+    let Some(pg) = common::pg::PgServer::start() else {
+        return; // CARECALL_SKIP_PG=1: skipped loudly by the helper
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(pg.fresh_database());
+    let dir = test_dir("postgres_survey");
+    let mut sipp = survey_sipp(&dir);
+    let mut cfg = CarecallConfig::new(&sipp.trunk_uri());
+    cfg.database_url = Some(url.clone());
+    let config = cfg.write(&dir);
+    let run = carecall_call(&dir, &config, TARGET, &[], Duration::from_secs(150));
+    drop(sipp.wait(Duration::from_secs(15)));
+    expect_outcome(&run, "completed", &[Some(200)]);
+    expect_survey_answers(&run);
+
+    let store = rt.block_on(Store::connect(&url)).unwrap();
+    let calls = rt.block_on(store.recent_calls(5)).unwrap();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let call = &calls[0];
+    assert_eq!(call.call.disposition, "completed");
+    assert_eq!(
+        call.call.sip_call_id.as_deref(),
+        run.json["call_id"].as_str()
+    );
+    let got: Vec<(&str, Option<&str>)> = call
+        .answers
+        .iter()
+        .map(|a| (a.key.as_str(), a.value.as_deref()))
+        .collect();
+    for (key, value) in [("consent", "1"), ("q1", "1"), ("q2", "1"), ("q4", "10")] {
+        assert!(
+            got.contains(&(key, Some(value))),
+            "{key}={value} missing: {got:?}"
+        );
+    }
+    let rec = call.recording.as_ref().expect("recording row");
+    assert_eq!(
+        Some(rec.sha256.as_str()),
+        run.json["recording"]["sha256"].as_str()
+    );
+}
