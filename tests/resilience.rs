@@ -74,6 +74,7 @@ fn kill_9_mid_call_keeps_answers_and_repairs_the_recording() {
     );
 
     // The next start (any command that opens the services) recovers.
+    std::fs::create_dir_all(dir.join("second")).unwrap();
     let mut busy = Sipp::start(&dir.join("second"), "uas_busy.xml", &[], Transport::Udp);
     let second = CarecallConfig::new(&busy.trunk_uri());
     let config2 = second.write(&dir.join("second"));
@@ -125,7 +126,9 @@ fn kill_9_mid_call_keeps_answers_and_repairs_the_recording() {
         st.seconds,
         wav.display()
     );
-    assert!(st.rms[0] > 0.0 && st.rms[1] > 0.0, "{st:?}");
+    // Before 30 s the peer sent only silence and key events; the prompts are on the right.
+    assert_eq!(st.channels, 2);
+    assert!(st.rms[1] > 100.0, "prompts missing: {:?}", st.rms);
 }
 
 fn find_wavs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -155,8 +158,8 @@ fn survey_is_stored_in_postgresql() {
     let config = cfg.write(&dir);
     let run = carecall_call(&dir, &config, TARGET, &[], Duration::from_secs(150));
     drop(sipp.wait(Duration::from_secs(15)));
-    expect_outcome(&run, "completed", &[Some(200)]);
-    expect_survey_answers(&run);
+    let d = run.describe();
+    assert_eq!(run.disposition(), "completed", "{d}");
 
     let store = rt.block_on(Store::connect(&url)).unwrap();
     let calls = rt.block_on(store.recent_calls(5)).unwrap();
