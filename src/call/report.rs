@@ -22,6 +22,8 @@ pub struct AnswerRecord {
     /// Offset into the call recording when the answer was given.
     pub offset: Duration,
     pub clip: Option<RecordingInfo>,
+    /// Wall-clock time the answer was given (not when it reached the database).
+    pub given_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What is known about how the call went, filled in as it runs.
@@ -192,7 +194,7 @@ pub fn answer_json(a: &AnswerRecord) -> Value {
 
 /// One database write, in call order.
 pub enum Write {
-    Answered,
+    Answered(chrono::DateTime<chrono::Utc>),
     Answer(AnswerRecord),
     Recording(RecordingInfo),
     DoNotCall,
@@ -201,6 +203,7 @@ pub enum Write {
         sip_code: Option<u16>,
         reason: String,
         end_reason: Option<String>,
+        ended_at: chrono::DateTime<chrono::Utc>,
     },
 }
 
@@ -215,66 +218,102 @@ pub fn spawn_writer(
     let task = tokio::spawn(async move {
         let mut destination = None;
         while let Some(w) = rx.recv().await {
-            let res = match w {
-                Write::Answered => store.call_answered(&call, chrono::Utc::now()).await,
-                Write::Answer(a) => store.add_answer(&response, &new_answer(&a)).await.map(drop),
-                Write::Recording(r) => store
-                    .add_recording(
-                        &call,
-                        &NewRecording {
-                            path: r.path.display().to_string(),
-                            seconds: r.seconds,
-                            sha256: r.sha256.clone(),
-                            bytes: r.bytes,
-                            created_at: chrono::Utc::now(),
-                        },
-                    )
-                    .await
-                    .map(drop),
-                Write::DoNotCall => {
-                    if destination.is_none() {
-                        destination = store
-                            .call_summary(&call)
-                            .await
-                            .ok()
-                            .flatten()
-                            .map(|s| s.call.destination);
+            let mut delay = Duration::from_millis(50);
+            let mut waited = Duration::ZERO;
+            loop {
+                match apply(&store, &call, &response, &w, &mut destination).await {
+                    Ok(()) => break,
+                    // An overloaded database must not cost an answer: retry with
+                    // backoff for up to WRITE_PATIENCE before giving up loudly.
+                    Err(e) if e.is_transient() && waited < WRITE_PATIENCE => {
+                        warn!(error = %e, retry_ms = delay.as_millis() as u64, "database busy: retrying write");
+                        tokio::time::sleep(delay).await;
+                        waited += delay;
+                        delay = (delay * 2).min(Duration::from_secs(2));
                     }
-                    match &destination {
-                        Some(d) => {
-                            store
-                                .add_do_not_call(d, "citizen pressed 9 in the survey")
-                                .await
-                        }
-                        None => Ok(()),
+                    Err(e) => {
+                        tracing::error!(error = %e, "database write failed: {}", w.describe());
+                        break;
                     }
                 }
-                Write::Finished {
-                    disposition,
-                    sip_code,
-                    reason,
-                    end_reason,
-                } => {
-                    store
-                        .finish_call(
-                            &call,
-                            &CallOutcome {
-                                disposition: disposition.as_str().to_string(),
-                                sip_code,
-                                reason: Some(reason),
-                                end_reason,
-                                ended_at: chrono::Utc::now(),
-                            },
-                        )
-                        .await
-                }
-            };
-            if let Err(e) = res {
-                warn!(error = %e, "database write failed");
             }
         }
     });
     (tx, task)
+}
+
+/// How long a call's writer keeps retrying one write on a transient error.
+const WRITE_PATIENCE: Duration = Duration::from_secs(120);
+
+impl Write {
+    fn describe(&self) -> String {
+        match self {
+            Write::Answered(_) => "answered time".into(),
+            Write::Answer(a) => format!("answer {}", a.key),
+            Write::Recording(r) => format!("recording {}", r.path.display()),
+            Write::DoNotCall => "do-not-call entry".into(),
+            Write::Finished { disposition, .. } => format!("outcome {}", disposition.as_str()),
+        }
+    }
+}
+
+async fn apply(
+    store: &Store,
+    call: &CallId,
+    response: &ResponseId,
+    w: &Write,
+    destination: &mut Option<String>,
+) -> Result<(), crate::store::StoreError> {
+    match w {
+        Write::Answered(at) => store.call_answered(call, *at).await,
+        Write::Answer(a) => store.add_answer(response, &new_answer(a)).await.map(drop),
+        Write::Recording(r) => store
+            .add_recording(
+                call,
+                &NewRecording {
+                    path: r.path.display().to_string(),
+                    seconds: r.seconds,
+                    sha256: r.sha256.clone(),
+                    bytes: r.bytes,
+                    created_at: chrono::Utc::now(),
+                },
+            )
+            .await
+            .map(drop),
+        Write::DoNotCall => {
+            if destination.is_none() {
+                *destination = store.call_summary(call).await?.map(|s| s.call.destination);
+            }
+            match destination {
+                Some(d) => {
+                    store
+                        .add_do_not_call(d, "citizen pressed 9 in the survey")
+                        .await
+                }
+                None => Ok(()),
+            }
+        }
+        Write::Finished {
+            disposition,
+            sip_code,
+            reason,
+            end_reason,
+            ended_at,
+        } => {
+            store
+                .finish_call(
+                    call,
+                    &CallOutcome {
+                        disposition: disposition.as_str().to_string(),
+                        sip_code: *sip_code,
+                        reason: Some(reason.clone()),
+                        end_reason: end_reason.clone(),
+                        ended_at: *ended_at,
+                    },
+                )
+                .await
+        }
+    }
 }
 
 fn new_answer(a: &AnswerRecord) -> NewAnswer {
@@ -292,6 +331,6 @@ fn new_answer(a: &AnswerRecord) -> NewAnswer {
         clip_path: a.clip.as_ref().map(|c| c.path.display().to_string()),
         clip_seconds: a.clip.as_ref().map(|c| c.seconds),
         clip_sha256: a.clip.as_ref().map(|c| c.sha256.clone()),
-        answered_at: chrono::Utc::now(),
+        answered_at: a.given_at,
     }
 }

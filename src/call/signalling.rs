@@ -222,6 +222,7 @@ impl Call<'_> {
                     answer,
                     offset,
                     clip,
+                    given_at: chrono::Utc::now(),
                 };
                 self.outcome.answers.push(record.clone());
                 self.writes.send(super::report::Write::Answer(record)).ok();
@@ -286,8 +287,9 @@ impl Call<'_> {
     fn on_answer(&mut self, resp: Response) -> Step {
         self.answered = true;
         self.outcome.sip_code = Some(resp.status_code.code());
-        self.outcome.answered_at = Some(chrono::Utc::now());
-        self.writes.send(super::report::Write::Answered).ok();
+        let now = chrono::Utc::now();
+        self.outcome.answered_at = Some(now);
+        self.writes.send(super::report::Write::Answered(now)).ok();
         info!("answered");
         if let Err(e) = self.open_media(&resp.body) {
             warn!(error = %e, "unusable SDP answer: hanging up");
@@ -525,6 +527,7 @@ impl Call<'_> {
                 sip_code: self.outcome.sip_code,
                 reason: self.outcome.reason(disposition),
                 end_reason: self.outcome.end_reason_str(),
+                ended_at: chrono::Utc::now(),
             })
             .ok();
         drop(self.writes);

@@ -92,6 +92,32 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether trying the same write again later can succeed: the pool was
+    /// exhausted, the database was busy or locked, the connection dropped, or
+    /// the disk was full (space may be freed). Used by writers that must not
+    /// lose an answer to a momentary overload.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::DiskFull { .. } | StoreError::ConnectTimeout { .. } => true,
+            StoreError::Query { source, .. } => match source {
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+                sqlx::Error::Database(db) => {
+                    // SQLITE_BUSY (5) / SQLITE_LOCKED (6); PostgreSQL class 40
+                    // (serialization, deadlock) and 53/57/08 (resources, shutdown,
+                    // connection).
+                    let code = db.code().unwrap_or_default();
+                    let primary = code.parse::<i64>().map(|c| c & 0xff).ok();
+                    matches!(primary, Some(5) | Some(6))
+                        || ["40", "53", "57", "08"].iter().any(|c| code.starts_with(c))
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 /// What a driver error means for the operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
