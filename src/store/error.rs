@@ -280,4 +280,22 @@ mod tests {
         let msg = connect_error("postgres://h/db".into(), e).to_string();
         assert!(msg.contains("is the server running"), "{msg}");
     }
+
+    #[test]
+    fn overload_is_transient_and_constraints_are_not() {
+        let busy = classify("add_answer", sqlx::Error::PoolTimedOut);
+        assert!(busy.is_transient(), "{busy}");
+        let gone = classify(
+            "add_answer",
+            sqlx::Error::Io(std::io::ErrorKind::BrokenPipe.into()),
+        );
+        assert!(gone.is_transient(), "{gone}");
+        let missing = StoreError::NotFound {
+            op: "finish_call",
+            what: "call",
+            id: "x".into(),
+        };
+        assert!(!missing.is_transient());
+        assert!(!classify("q", sqlx::Error::RowNotFound).is_transient());
+    }
 }
