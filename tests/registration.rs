@@ -13,6 +13,17 @@ use carecall::sip::registration::{self, RegistrationState};
 use carecall::sip::uac::TrunkRoute;
 use common::peers::{Sipp, Transport, test_dir};
 
+async fn loopback_agent() -> Arc<SipAgent> {
+    SipAgent::start(
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        "carecall-test",
+        Arc::new(OutboundOnly),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_with_digest_and_refreshes_before_expiry() {
     let dir = test_dir("register_refresh");
@@ -22,14 +33,7 @@ async fn registers_with_digest_and_refreshes_before_expiry() {
         &[("user", "carecall1022"), ("pass", "Tr0ng-Mat-Khau")],
         Transport::Udp,
     );
-    let agent = SipAgent::start(
-        "127.0.0.1:0".parse().unwrap(),
-        None,
-        "carecall-test",
-        Arc::new(OutboundOnly),
-    )
-    .await
-    .unwrap();
+    let agent = loopback_agent().await;
     let trunk = TrunkConfig {
         uri: format!("sip:127.0.0.1:{}", sipp.port),
         username: "carecall1022".into(),
@@ -71,14 +75,7 @@ async fn registers_with_digest_and_refreshes_before_expiry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_registrar_reports_failure_and_keeps_retrying() {
     let port = common::peers::free_udp_port();
-    let agent = SipAgent::start(
-        "127.0.0.1:0".parse().unwrap(),
-        None,
-        "carecall-test",
-        Arc::new(OutboundOnly),
-    )
-    .await
-    .unwrap();
+    let agent = loopback_agent().await;
     let trunk = TrunkConfig {
         uri: format!("sip:127.0.0.1:{port}"),
         username: "u".into(),
