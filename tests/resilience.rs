@@ -187,3 +187,38 @@ fn survey_is_stored_in_postgresql() {
         run.json["recording"]["sha256"].as_str()
     );
 }
+
+/// RFC 3960: media before the answer (a 183 with SDP: a network announcement or
+/// ringback) is recorded but is not the answer: the IVR starts only at 200 OK.
+/// sipp plays 4 s of early speech, answers, and hangs up 2 s later.
+#[test]
+fn early_media_is_recorded_before_the_answer() {
+    let dir = test_dir("early_media");
+    let pcap = fixtures().join("announcement.pcap");
+    let mut sipp = Sipp::start(
+        &dir,
+        "uas_early_media.xml",
+        &[("pcap", &pcap.to_string_lossy())],
+        Transport::Udp,
+    );
+    let config = CarecallConfig::new(&sipp.trunk_uri()).write(&dir);
+    let run = carecall_call(&dir, &config, TARGET, &[], Duration::from_secs(60));
+    let peer = sipp.wait(Duration::from_secs(15));
+    let d = run.describe();
+    assert!(peer.passed(), "{}", peer.describe());
+    assert_eq!(run.disposition(), "no_input", "{d}");
+    assert_eq!(run.json["end_reason"], "peer_hangup", "{d}");
+    let rec = run.resolve(run.json["recording"]["path"].as_str().unwrap_or_default());
+    let st = wav_stats(&rec);
+    // ~4 s of early media + ~2 s answered: the recording starts at the 183.
+    assert!(
+        (5.0..8.0).contains(&st.seconds),
+        "recording {:.1} s should cover early media\n{d}",
+        st.seconds
+    );
+    assert!(
+        st.rms[0] > 100.0,
+        "announcement missing on the left: {:?}",
+        st.rms
+    );
+}

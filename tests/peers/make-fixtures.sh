@@ -47,6 +47,9 @@ DUR=$(python3 "$TOOLS/mktimeline.py" "$TIMELINE" --duration)
 python3 "$TOOLS/mkdtmfpcap.py" -o survey_inband.pcap --audio mic_inband.wav --codec pcmu --lead "$DUR" --tail 0
 python3 "$TOOLS/pcapgarble.py" survey_rfc4733.pcap survey_garbled.pcap --every 25
 python3 "$TOOLS/mkdtmfpcap.py" -o silence.pcap --audio silence --codec pcmu --lead "$DUR" --tail 0
+# A network announcement played as early media (183 + SDP) before the answer: 5.5 s of speech.
+python3 "$TOOLS/mkdtmfpcap.py" -o announcement.pcap --audio "$HERE/../fixtures/speech_vi.wav" \
+  --codec pcmu --lead 8 --tail 0
 
 # baresip: ctrl_tcp steps sending the same digits with /sndcode.
 python3 "$TOOLS/mktimeline.py" "$TIMELINE" --ctrl-steps > ctrl_steps.txt
