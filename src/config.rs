@@ -43,6 +43,7 @@ pub struct Config {
     pub recordings: RecordingsConfig,
     pub http: HttpConfig,
     pub ivr: IvrConfig,
+    pub dialer: DialerConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +121,30 @@ pub struct IvrConfig {
     pub default_dialplan: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialerConfig {
+    /// This process's name in target claims; empty: hostname and process id.
+    pub node: String,
+    /// Calls in progress at once on this node, all campaigns together.
+    pub max_concurrent: u32,
+    /// Calls started per second on this node, all campaigns together.
+    pub calls_per_second: f64,
+    /// Administrative units loaded at start-up (code,name,level,parent).
+    pub units_file: PathBuf,
+}
+
+impl Default for DialerConfig {
+    fn default() -> Self {
+        DialerConfig {
+            node: String::new(),
+            max_concurrent: 30,
+            calls_per_second: 2.0,
+            units_file: "data/units.csv".into(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -136,6 +161,7 @@ impl Default for Config {
                 bind: "127.0.0.1:8080".into(),
             },
             ivr: IvrConfig::default(),
+            dialer: DialerConfig::default(),
         }
     }
 }
@@ -310,7 +336,7 @@ fn apply_env(
     table: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    const SECTIONS: [&str; 7] = [
+    const SECTIONS: [&str; 8] = [
         "sip",
         "trunk",
         "media",
@@ -318,6 +344,7 @@ fn apply_env(
         "recordings",
         "http",
         "ivr",
+        "dialer",
     ];
     for (var, raw) in vars {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {

@@ -170,6 +170,7 @@ async fn place(
             target,
             dialplan: svc.config.ivr.default_dialplan.clone(),
             dossier: s.dossier.map(str::to_string),
+            ..Default::default()
         },
     )
     .await

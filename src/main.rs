@@ -41,6 +41,18 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         repeat: usize,
     },
+    /// Run the SIP side, the campaign dialer and the HTTP API until stopped.
+    Serve,
+    /// Import dossiers (CSV or XLSX) or units (CSV) into the database.
+    Import {
+        #[command(subcommand)]
+        what: ImportKind,
+    },
+    /// Create and control campaigns.
+    Campaign {
+        #[command(subcommand)]
+        action: CampaignCmd,
+    },
     /// Run the simulated phone (a SIP UA that answers and presses keys).
     Phone {
         #[arg(long, default_value = "127.0.0.1:5090")]
@@ -52,6 +64,62 @@ enum Command {
         #[arg(long, default_value = "demo-data")]
         dir: PathBuf,
     },
+}
+
+async fn campaign_cmd(
+    store: &carecall::store::Store,
+    config: &Config,
+    action: CampaignCmd,
+) -> anyhow::Result<ExitCode> {
+    use carecall::store::CampaignId;
+    let set = |id: String, status: &'static str| async move {
+        store.set_campaign_status(&CampaignId::from(id.clone()), status).await?;
+        println!("{{\"id\":\"{id}\",\"status\":\"{status}\"}}");
+        anyhow::Ok(ExitCode::SUCCESS)
+    };
+    match action {
+        CampaignCmd::Create { spec } => {
+            if config.dialer.units_file.exists() {
+                carecall::campaign::load_units(store, &config.dialer.units_file).await?;
+            }
+            let text = std::fs::read_to_string(&spec)
+                .with_context(|| format!("reading {}", spec.display()))?;
+            let spec: carecall::campaign::create::CampaignSpec = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a campaign spec", spec.display()))?;
+            let created = carecall::campaign::create::create(store, spec, chrono::Utc::now()).await?;
+            println!("{}", serde_json::to_string(&created)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        CampaignCmd::List => {
+            for c in store.campaigns().await? {
+                let progress = store.campaign_progress(&c.id).await?;
+                println!("{}", serde_json::json!({"campaign": c, "progress": progress}));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CampaignCmd::Start { id } => set(id, "running").await,
+        CampaignCmd::Pause { id } => set(id, "paused").await,
+        CampaignCmd::Stop { id } => set(id, "stopped").await,
+    }
+}
+
+/// Ctrl-C or SIGTERM (systemd, docker stop).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }
 
 async fn call_once(svc: &CallServices, request: CallRequest) -> anyhow::Result<ExitCode> {
@@ -112,6 +180,25 @@ async fn call_many(
     })
 }
 
+#[derive(Subcommand)]
+enum ImportKind {
+    /// Dossiers: code,procedure,field,unit,applicant_kind,applicant_name,phone,received_at,returned_at
+    Dossiers { file: PathBuf },
+    /// Administrative units: code,name,level,parent
+    Units { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum CampaignCmd {
+    /// Draw the sample and create the campaign from a JSON spec (see README).
+    Create { spec: PathBuf },
+    /// List campaigns with their progress.
+    List,
+    Start { id: String },
+    Pause { id: String },
+    Stop { id: String },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     carecall::telemetry::init(matches!(cli.command, Command::Demo { .. }));
@@ -146,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target,
                 dialplan,
                 dossier,
+                ..Default::default()
             };
             let code = if repeat <= 1 {
                 call_once(&svc, request).await?
@@ -154,6 +242,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             svc.agent.shutdown();
             Ok(code)
+        }
+        Command::Serve => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let svc = Arc::new(carecall::setup::services(config).await?);
+            let stop = tokio_util::sync::CancellationToken::new();
+            tokio::spawn({
+                let stop = stop.clone();
+                async move {
+                    shutdown_signal().await;
+                    stop.cancel();
+                }
+            });
+            carecall::serve::run(svc.clone(), stop).await?;
+            svc.agent.shutdown();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { what } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let store = carecall::store::Store::connect(&config.database.url).await?;
+            match what {
+                ImportKind::Units { file } => {
+                    let n = carecall::campaign::load_units(&store, &file).await?;
+                    println!("{{\"units\":{n}}}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                ImportKind::Dossiers { file } => {
+                    if config.dialer.units_file.exists() {
+                        carecall::campaign::load_units(&store, &config.dialer.units_file).await?;
+                    }
+                    let units = store.units().await?;
+                    let resolve = move |u: &str| carecall::campaign::resolve_unit(&units, u);
+                    let report = carecall::intake::import_file(&store, &file, &resolve, None).await?;
+                    println!("{}", serde_json::to_string(&report)?);
+                    for issue in &report.errors {
+                        eprintln!("{}:{}: {}", file.display(), issue.line, issue.reason);
+                    }
+                    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+                }
+            }
+        }
+        Command::Campaign { action } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let store = carecall::store::Store::connect(&config.database.url).await?;
+            campaign_cmd(&store, &config, action).await
         }
         Command::Phone { bind } => {
             let phone = carecall::phone::Phone::start(bind).await?;

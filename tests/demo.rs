@@ -129,6 +129,7 @@ async fn the_phone_rejects_and_declines() {
                 target: format!("sip:{user}@{at}"),
                 dialplan: "survey-1022".into(),
                 dossier: None,
+                ..Default::default()
             },
         )
     };

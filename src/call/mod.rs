@@ -113,12 +113,16 @@ impl CallServices {
 }
 
 /// What to call and how.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CallRequest {
     /// A Vietnamese phone number in any usual form, or a SIP URI.
     pub target: String,
     pub dialplan: String,
     pub dossier: Option<String>,
+    /// The SIP Call-ID to use (the dialer records it before dialling); new if None.
+    pub sip_call_id: Option<String>,
+    /// The campaign and target this attempt belongs to.
+    pub campaign: Option<(crate::store::CampaignId, crate::store::TargetId)>,
 }
 
 /// Places one call and returns its report. Errors are returned only when the
@@ -139,7 +143,10 @@ pub async fn place_call(svc: &CallServices, req: CallRequest) -> Result<CallRepo
     if svc.store.is_do_not_call(&target).await? {
         return Err(CallError::DoNotCall(crate::pii::mask_phone(&target)));
     }
-    let call_id = format!("{}@carecall", uuid::Uuid::new_v4());
+    let call_id = req
+        .sip_call_id
+        .clone()
+        .unwrap_or_else(|| format!("{}@carecall", uuid::Uuid::new_v4()));
     let span = tracing::info_span!("call", call_id = %call_id);
     let vars = dossier.as_ref().map(dossier_vars).unwrap_or_default();
     signalling::run(svc, plan, &req, target, call_id, vars, dossier)

@@ -64,6 +64,9 @@ pub(super) async fn run(
             started_at: chrono::Utc::now(),
         })
         .await?;
+    if let Some((campaign, target)) = &req.campaign {
+        svc.store.link_call(&row, campaign, target).await?;
+    }
     let response = svc
         .store
         .start_response(

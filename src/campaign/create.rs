@@ -1,0 +1,220 @@
+//! Creating a campaign: draw the lawful random sample (dialer::sampling) from the
+//! dossiers in the database and store it as the campaign's targets, together
+//! with the rule and the seed so the same sample can be re-drawn and audited.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::policy::CampaignPolicy;
+use crate::dialer::sampling::{self, Candidate, Exclusions, Quota, Sample, SampleRule};
+use crate::dialer::schedule::{CallWindows, RetryPolicy};
+use crate::dialer::units::{Level, Unit, UnitTree};
+use crate::store::{CampaignId, NewCampaign, NewTarget, Store, StoreError};
+
+/// What a supervisor asks for (API body and CLI flags).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSpec {
+    pub name: String,
+    /// Dossiers whose result was returned in this period (inclusive dates).
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    #[serde(default)]
+    pub units: Vec<String>,
+    #[serde(default)]
+    pub levels: Vec<Level>,
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// How many citizens to sample.
+    pub size: usize,
+    #[serde(default = "default_daily_target")]
+    pub daily_target: u32,
+    #[serde(default = "default_dialplan")]
+    pub dialplan: String,
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    #[serde(default = "default_concurrent")]
+    pub max_concurrent: u32,
+    #[serde(default = "default_cps")]
+    pub calls_per_second: f64,
+    #[serde(default = "default_recent_days")]
+    pub recent_days: u32,
+    pub windows: Option<CallWindows>,
+    pub retry: Option<RetryPolicy>,
+    #[serde(default)]
+    pub quotas: Vec<Quota>,
+    /// Fix the random draw (for re-drawing an audited sample); random otherwise.
+    pub seed: Option<u64>,
+}
+
+fn default_daily_target() -> u32 {
+    25
+}
+fn default_dialplan() -> String {
+    "survey-1022".into()
+}
+fn default_mode() -> String {
+    "ivr".into()
+}
+fn default_concurrent() -> u32 {
+    5
+}
+fn default_cps() -> f64 {
+    1.0
+}
+fn default_recent_days() -> u32 {
+    90
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("invalid campaign: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The created campaign and how its sample was drawn.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    pub id: CampaignId,
+    pub seed: u64,
+    pub targets: usize,
+    pub strata: Vec<sampling::Stratum>,
+    pub excluded: sampling::ExclusionCounts,
+}
+
+pub async fn create(store: &Store, spec: CampaignSpec, now: DateTime<Utc>) -> Result<Created, CreateError> {
+    validate(&spec)?;
+    let windows = spec.windows.clone().unwrap_or_default();
+    let rule = SampleRule {
+        units: spec.units.clone(),
+        levels: spec.levels.clone(),
+        fields: spec.fields.clone(),
+        returned_from: local_day_start(&windows, spec.period_from),
+        returned_to: local_day_start(&windows, spec.period_to.succ_opt().unwrap_or(spec.period_to)),
+        size: spec.size,
+        recent_days: spec.recent_days,
+    };
+    let units = unit_tree(store).await?;
+    let candidates = candidates(store, &rule).await?;
+    let phones: Vec<String> = candidates.iter().map(|c| c.phone.clone()).collect();
+    let exclusions = Exclusions {
+        do_not_call: store.do_not_call_numbers().await?,
+        last_surveyed: store.last_surveyed(&phones).await?,
+    };
+    let seed = spec.seed.unwrap_or_else(rand::random);
+    let sample: Sample = sampling::draw(&candidates, &rule, &exclusions, &units, seed, now);
+    let policy = CampaignPolicy {
+        windows,
+        retry: spec.retry.clone().unwrap_or_default(),
+        rule,
+        quotas: spec.quotas.clone(),
+    };
+    let id = store
+        .create_campaign(&NewCampaign {
+            name: spec.name.clone(),
+            mode: spec.mode.clone(),
+            dialplan: spec.dialplan.clone(),
+            period_from: local_day_start(&policy.windows, spec.period_from),
+            period_to: local_day_start(&policy.windows, spec.period_to),
+            daily_target: spec.daily_target,
+            max_concurrent: spec.max_concurrent,
+            calls_per_second: spec.calls_per_second,
+            rule_json: json(&policy.rule),
+            windows_json: json(&policy.windows),
+            retry_json: json(&policy.retry),
+            quotas_json: json(&policy.quotas),
+            sample_seed: seed as i64,
+        })
+        .await?;
+    let targets: Vec<NewTarget> = sample
+        .selected
+        .iter()
+        .enumerate()
+        .map(|(rank, c)| NewTarget {
+            dossier_code: c.dossier_code.clone(),
+            phone: c.phone.clone(),
+            unit_code: c.unit_code.clone(),
+            rank: rank as i64,
+        })
+        .collect();
+    store.add_targets(&id, &targets).await?;
+    Ok(Created {
+        id,
+        seed,
+        targets: targets.len(),
+        strata: sample.strata,
+        excluded: sample.excluded,
+    })
+}
+
+/// The JSON text a policy part is stored as (plain data: serialising cannot fail).
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn validate(spec: &CampaignSpec) -> Result<(), CreateError> {
+    let bad = |m: &str| Err(CreateError::Invalid(m.to_string()));
+    if spec.name.trim().is_empty() {
+        return bad("name is empty");
+    }
+    if spec.period_to < spec.period_from {
+        return bad("period_to is before period_from");
+    }
+    if spec.size == 0 {
+        return bad("size must be at least 1");
+    }
+    if spec.daily_target == 0 || spec.max_concurrent == 0 || spec.calls_per_second <= 0.0 {
+        return bad("daily_target, max_concurrent and calls_per_second must be positive");
+    }
+    if !matches!(spec.mode.as_str(), "ivr" | "operator") {
+        return bad("mode must be ivr or operator");
+    }
+    Ok(())
+}
+
+fn local_day_start(windows: &CallWindows, day: NaiveDate) -> DateTime<Utc> {
+    windows
+        .tz
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+}
+
+/// The unit hierarchy from the database (loaded from data/units.csv at start-up).
+async fn unit_tree(store: &Store) -> Result<UnitTree, CreateError> {
+    let units: Vec<Unit> = store
+        .units()
+        .await?
+        .into_iter()
+        .filter_map(|u| {
+            let level = serde_json::from_value(serde_json::Value::String(u.level)).ok()?;
+            Some(Unit {
+                code: u.code,
+                name: u.name,
+                level,
+                parent: u.parent,
+            })
+        })
+        .collect();
+    UnitTree::new(units).map_err(|e| CreateError::Invalid(e.to_string()))
+}
+
+async fn candidates(store: &Store, rule: &SampleRule) -> Result<Vec<Candidate>, CreateError> {
+    let fields = (!rule.fields.is_empty()).then_some(rule.fields.as_slice());
+    let dossiers = store
+        .dossiers_returned_between(rule.returned_from, rule.returned_to, None, fields)
+        .await?;
+    Ok(dossiers
+        .into_iter()
+        .map(|d| Candidate {
+            dossier_code: d.code,
+            unit_code: d.unit_code,
+            field: d.field,
+            phone: d.phone,
+            returned_at: d.returned_at,
+        })
+        .collect())
+}

@@ -1,0 +1,214 @@
+//! The dialer loop of `carecall serve`: every tick it claims due targets of the
+//! running campaigns (inside their call windows, within their pacing limits and
+//! daily target), places the calls, and schedules each target's next attempt.
+//!
+//! Claims go through the database (see `store::targets`), so several `serve`
+//! processes on one PostgreSQL share the work, and a process killed mid-call
+//! leaves its targets to `recover_stale`, which never re-dials within the retry
+//! window.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, warn};
+
+use super::policy::CampaignPolicy;
+use crate::call::{CallRequest, CallServices, Disposition, place_call};
+use crate::dialer::pacing::Limits;
+use crate::dialer::schedule::Next;
+use crate::store::{CampaignRecord, StoreError, TargetRecord};
+
+/// How often the loop looks for due targets.
+const TICK: Duration = Duration::from_secs(1);
+/// A claim outlives the longest call; renewed while the call runs.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+/// Consecutive unreachable-trunk failures that raise the `trunk_down` alarm.
+const TRUNK_DOWN_AFTER: u32 = 3;
+
+pub struct Runner {
+    svc: Arc<CallServices>,
+    node: String,
+    limits: Mutex<Limits>,
+    trunk_failures: std::sync::atomic::AtomicU32,
+    /// While the trunk is down, no new call starts before this instant.
+    backoff_until: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Runner {
+    pub fn new(svc: Arc<CallServices>, node: String, max_concurrent: usize, cps: f64) -> Arc<Runner> {
+        Arc::new(Runner {
+            svc,
+            node,
+            limits: Mutex::new(Limits::new(max_concurrent, cps)),
+            trunk_failures: Default::default(),
+            backoff_until: Mutex::new(None),
+        })
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Runs until `stop` is cancelled, then releases unstarted claims.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        match self.svc.store.recover_stale(Utc::now(), Duration::from_secs(30 * 60)).await {
+            Ok(r) => info!(?r, "recovered targets left by stopped processes"),
+            Err(e) => warn!(error = %e, "could not recover stale targets"),
+        }
+        let mut ticker = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            if let Err(e) = self.clone().tick(Utc::now()).await {
+                warn!(error = %e, "dialer tick failed");
+            }
+        }
+        if let Err(e) = self.svc.store.release_claims(&self.node).await {
+            warn!(error = %e, "could not release claims");
+        }
+    }
+
+    async fn tick(self: Arc<Self>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if let Some(until) = *self.backoff_until.lock().await {
+            if tokio::time::Instant::now() < until {
+                return Ok(());
+            }
+        }
+        for campaign in self.svc.store.running_campaigns().await? {
+            let policy = match CampaignPolicy::from_record(&campaign) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(campaign = %campaign.id, error = %e, "campaign settings unreadable; skipped");
+                    continue;
+                }
+            };
+            if !policy.windows.is_open(now) {
+                continue;
+            }
+            let started_today = self
+                .svc
+                .store
+                .calls_started_since(&campaign.id, policy.local_midnight(now))
+                .await?;
+            let left_today = u64::from(campaign.daily_target).saturating_sub(started_today);
+            let room = self.room(&campaign).await.min(left_today as usize);
+            if room == 0 {
+                continue;
+            }
+            let claimed = self
+                .svc
+                .store
+                .claim_due(&self.node, &campaign.id, now, room as i64, LEASE)
+                .await?;
+            for target in claimed {
+                self.clone().start(campaign.clone(), policy.clone(), target).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many calls this campaign may start now.
+    async fn room(&self, campaign: &CampaignRecord) -> usize {
+        let mut limits = self.limits.lock().await;
+        limits.room(
+            campaign.id.as_str(),
+            campaign.max_concurrent as usize,
+            campaign.calls_per_second,
+            std::time::Instant::now(),
+        )
+    }
+
+    async fn start(self: Arc<Self>, campaign: CampaignRecord, policy: CampaignPolicy, target: TargetRecord) {
+        let admitted = self
+            .limits
+            .lock()
+            .await
+            .try_start(campaign.id.as_str(), std::time::Instant::now());
+        if !admitted {
+            // Over the limit after all (another campaign took the slot): hand back.
+            let _ = self
+                .svc
+                .store
+                .finish_attempt_unstarted(&target.id, &self.node)
+                .await;
+            return;
+        }
+        let sip_call_id = format!("{}@carecall", uuid::Uuid::new_v4());
+        let span = tracing::info_span!("target", campaign = %campaign.id, dossier = %target.dossier_code);
+        tokio::spawn(
+            async move {
+                if let Err(e) = self.svc.store.mark_dialling(&target.id, &self.node, &sip_call_id).await {
+                    warn!(error = %e, "claim lost before dialling; not calling");
+                    self.limits.lock().await.finished(campaign.id.as_str());
+                    return;
+                }
+                let request = CallRequest {
+                    target: target.phone.clone(),
+                    dialplan: campaign.dialplan.clone(),
+                    dossier: Some(target.dossier_code.clone()),
+                    sip_call_id: Some(sip_call_id),
+                    campaign: Some((campaign.id.clone(), target.id.clone())),
+                };
+                let disposition = match place_call(&self.svc, request).await {
+                    Ok(report) => {
+                        self.note_trunk(report.disposition, &report.reason).await;
+                        report.disposition.as_str().to_string()
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "call not placed");
+                        "failed".to_string()
+                    }
+                };
+                self.limits.lock().await.finished(campaign.id.as_str());
+                self.schedule_next(&policy, &target, &disposition).await;
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn schedule_next(&self, policy: &CampaignPolicy, target: &TargetRecord, disposition: &str) {
+        let next = policy
+            .retry
+            .next_attempt(disposition, target.attempts as u32 + 1, Utc::now(), &policy.windows);
+        let (at, final_reason) = match &next {
+            Next::Retry { at } => (Some(*at), None),
+            Next::Final { reason } => (None, Some(format!("{reason:?}").to_lowercase())),
+        };
+        info!(%disposition, ?next, "attempt finished");
+        if let Err(e) = self
+            .svc
+            .store
+            .finish_attempt(&target.id, &self.node, disposition, at, final_reason.as_deref())
+            .await
+        {
+            warn!(error = %e, "could not record the attempt's outcome");
+        }
+    }
+
+    /// Raises `trunk_down` after repeated unreachable-trunk failures and backs
+    /// off new calls; clears it on the next call the trunk answers at all.
+    async fn note_trunk(&self, disposition: Disposition, reason: &str) {
+        use std::sync::atomic::Ordering;
+        if disposition == Disposition::Failed && reason.contains("trunk unreachable") {
+            let n = self.trunk_failures.fetch_add(1, Ordering::SeqCst) + 1;
+            if n >= TRUNK_DOWN_AFTER {
+                let wait = Duration::from_secs(30).saturating_mul(n.min(10));
+                *self.backoff_until.lock().await = Some(tokio::time::Instant::now() + wait);
+                warn!(failures = n, backoff_secs = wait.as_secs(), "trunk down: backing off");
+                let _ = self
+                    .svc
+                    .store
+                    .raise_alarm("trunk_down", &format!("{n} calls in a row got no response from the trunk"))
+                    .await;
+            }
+        } else if self.trunk_failures.swap(0, Ordering::SeqCst) > 0 {
+            *self.backoff_until.lock().await = None;
+            let _ = self.svc.store.clear_alarm("trunk_down").await;
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The handlers: small functions with typed extractors over [`AppState`].
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, JsonBody};
+use super::AppState;
+use crate::campaign::create::{self, CampaignSpec, CreateError};
+use crate::campaign::policy::CampaignPolicy;
+use crate::dialer::sampling::quota_report;
+use crate::intake;
+use crate::store::{CampaignId, UnitRecord};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+pub async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    let alarms = s.store.open_alarms().await?;
+    Ok(Json(json!({
+        "status": if alarms.is_empty() { "ok" } else { "degraded" },
+        "node": s.node,
+        "alarms": alarms.len(),
+    })))
+}
+
+pub async fn units(State(s): State<AppState>) -> ApiResult<Json<Vec<UnitRecord>>> {
+    Ok(Json(s.store.units().await?))
+}
+
+/// Adds or changes units (one object or a list); parents must exist.
+pub async fn upsert_units(
+    State(s): State<AppState>,
+    JsonBody(units): JsonBody<Vec<UnitRecord>>,
+) -> ApiResult<Json<Value>> {
+    for u in &units {
+        if !matches!(u.level.as_str(), "province" | "district" | "commune") {
+            return Err(ApiError::BadRequest(format!(
+                "unit {}: level must be province, district or commune",
+                u.code
+            )));
+        }
+    }
+    for u in &units {
+        s.store.upsert_unit(u).await?;
+    }
+    Ok(Json(json!({ "upserted": units.len() })))
+}
+
+/// A batch of dossiers as JSON objects with the CSV's column names; bad rows
+/// are reported by index (1-based) and the good ones kept.
+pub async fn import_dossiers(
+    State(s): State<AppState>,
+    JsonBody(rows): JsonBody<Vec<intake::RawRow>>,
+) -> ApiResult<Json<intake::ImportReport>> {
+    let store = s.store.clone();
+    let units = s.store.units().await?;
+    let resolve = move |u: &str| crate::campaign::resolve_unit(&units, u);
+    let numbered = rows.into_iter().enumerate().map(|(i, r)| (i + 1, r)).collect();
+    Ok(Json(intake::import_rows(&store, numbered, &resolve).await))
+}
+
+pub async fn campaigns(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(s.store.campaigns().await?)))
+}
+
+pub async fn create_campaign(
+    State(s): State<AppState>,
+    JsonBody(spec): JsonBody<CampaignSpec>,
+) -> ApiResult<(StatusCode, Json<create::Created>)> {
+    match create::create(&s.store, spec, chrono::Utc::now()).await {
+        Ok(created) => Ok((StatusCode::CREATED, Json(created))),
+        Err(CreateError::Invalid(m)) => Err(ApiError::BadRequest(m)),
+        Err(CreateError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// The campaign, its progress and the state of each quota.
+pub async fn campaign(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = CampaignId::from(id);
+    let record = s
+        .store
+        .campaign(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign {id}")))?;
+    let progress = s.store.campaign_progress(&id).await?;
+    let policy = CampaignPolicy::from_record(&record).map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let elapsed = period_elapsed(&record, chrono::Utc::now());
+    let mut quotas = Vec::new();
+    for q in &policy.quotas {
+        let (dossiers, surveyed) = s.store.unit_counts(&id, &q.unit_code).await?;
+        quotas.push(json!({
+            "unit": q.unit_code,
+            "status": quota_report(q, dossiers as u32, surveyed as u32, elapsed),
+        }));
+    }
+    Ok(Json(json!({
+        "campaign": record,
+        "progress": progress,
+        "quotas": quotas,
+        "policy": policy,
+    })))
+}
+
+fn period_elapsed(c: &crate::store::CampaignRecord, now: chrono::DateTime<chrono::Utc>) -> f64 {
+    let total = (c.period_to - c.period_from).num_seconds().max(1) as f64;
+    ((now - c.period_from).num_seconds() as f64 / total).clamp(0.0, 1.0)
+}
+
+pub async fn campaign_action(
+    State(s): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let status = match action.as_str() {
+        "start" | "resume" => "running",
+        "pause" => "paused",
+        "stop" => "stopped",
+        other => return Err(ApiError::NotFound(format!("no campaign action {other:?}"))),
+    };
+    let id = CampaignId::from(id);
+    s.store.set_campaign_status(&id, status).await?;
+    Ok(Json(json!({ "id": id, "status": status })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoNotCall {
+    phone: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn add_do_not_call(
+    State(s): State<AppState>,
+    JsonBody(body): JsonBody<DoNotCall>,
+) -> ApiResult<Json<Value>> {
+    let phone = crate::number::normalize(&body.phone, s.config.trunk.number_format)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let reason = if body.reason.is_empty() { "added through the API" } else { &body.reason };
+    s.store.add_do_not_call(&phone, reason).await?;
+    Ok(Json(json!({ "phone": crate::pii::mask_phone(&phone), "listed": true })))
+}
+
+pub async fn alarms(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(s.store.open_alarms().await?)))
+}
