@@ -179,9 +179,6 @@ mod tests {
         );
         assert!(matches!(read("").unwrap_err(), IntakeError::Empty(_)));
         let e = read_bytes(b"code\nM\xe1y\n", Path::new("t.csv")).unwrap_err();
-        assert!(
-            matches!(e, IntakeError::NotUtf8 { line: 2, .. }),
-            "{e:?}"
-        );
+        assert!(matches!(e, IntakeError::NotUtf8 { line: 2, .. }), "{e:?}");
     }
 }

@@ -26,9 +26,8 @@ pub fn vietnam() -> FixedOffset {
 /// Parses `input` (see the module doc); `None` if it is not a date we accept.
 pub fn parse(input: &str) -> Option<DateTime<Utc>> {
     let s = input.trim();
-    let starts_with_year = s.len() > 4
-        && s.as_bytes()[..4].iter().all(u8::is_ascii_digit)
-        && s.as_bytes()[4] == b'-';
+    let starts_with_year =
+        s.len() > 4 && s.as_bytes()[..4].iter().all(u8::is_ascii_digit) && s.as_bytes()[4] == b'-';
     if starts_with_year {
         iso(s)
     } else {
@@ -39,6 +38,13 @@ pub fn parse(input: &str) -> Option<DateTime<Utc>> {
 /// A local (UTC+7) wall-clock time as UTC.
 pub fn local_to_utc(local: NaiveDateTime) -> DateTime<Utc> {
     (local - chrono::Duration::seconds(i64::from(VIETNAM_OFFSET_SECS))).and_utc()
+}
+
+/// `dd/mm/yyyy HH:MM` in Vietnam time, as the people fixing a file read dates.
+pub fn display(t: DateTime<Utc>) -> String {
+    t.with_timezone(&vietnam())
+        .format("%d/%m/%Y %H:%M")
+        .to_string()
 }
 
 /// `dd/mm/yyyy[ HH:MM[:SS]]`.
@@ -74,7 +80,9 @@ fn iso(s: &str) -> Option<DateTime<Utc>> {
     let (time, offset) = split_offset(rest)?;
     let local = date.and_time(clock_time(time)?);
     Some(match offset {
-        Some(offset) => (local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc(),
+        Some(offset) => {
+            (local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
+        }
         None => local_to_utc(local),
     })
 }
@@ -129,7 +137,13 @@ mod tests {
     fn day_first_dates_are_local_midnight() {
         let want = utc("2024-03-04T00:00:00+07:00");
         assert_eq!(want, utc("2024-03-03T17:00:00Z"));
-        for s in ["04/03/2024", "4/3/2024", " 04/3/2024 ", "04-03-2024", "04.03.2024"] {
+        for s in [
+            "04/03/2024",
+            "4/3/2024",
+            " 04/3/2024 ",
+            "04-03-2024",
+            "04.03.2024",
+        ] {
             assert_eq!(parse(s), Some(want), "{s}");
         }
     }
@@ -173,6 +187,11 @@ mod tests {
             parse("2024-03-04T08:30+07"),
             Some(utc("2024-03-04T01:30:00Z"))
         );
+    }
+
+    #[test]
+    fn displays_in_vietnam_time() {
+        assert_eq!(display(utc("2024-03-03T17:00:00Z")), "04/03/2024 00:00");
     }
 
     #[test]

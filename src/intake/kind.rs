@@ -95,7 +95,11 @@ mod tests {
             "ca\u{301} nha\u{302}n", // decomposed (NFD)
             "công dân",
         ] {
-            assert_eq!(ApplicantKind::parse(s), Some(ApplicantKind::Person), "{s:?}");
+            assert_eq!(
+                ApplicantKind::parse(s),
+                Some(ApplicantKind::Person),
+                "{s:?}"
+            );
         }
         for s in [
             "organisation",

@@ -49,7 +49,7 @@ mod row;
 mod xlsx;
 
 pub use self::csv::read_bytes as read_csv_bytes;
-pub use date::vietnam;
+pub use date::{parse as parse_date, vietnam};
 pub use kind::ApplicantKind;
 pub use report::{ImportReport, Outcome, RowIssue};
 pub use row::{Column, Header, RawRow, RowError, UnitResolver, validate};
@@ -99,10 +99,7 @@ pub enum IntakeError {
     )]
     NotUtf8 { path: PathBuf, line: usize },
     #[error("{} is not valid CSV: {source}", path.display())]
-    Csv {
-        path: PathBuf,
-        source: ::csv::Error,
-    },
+    Csv { path: PathBuf, source: ::csv::Error },
     #[error("{} is not a readable XLSX workbook: {source}", path.display())]
     Xlsx {
         path: PathBuf,
@@ -131,15 +128,13 @@ fn column_list(columns: &[Column]) -> String {
 
 /// Reads the rows of a dossier file; `format` defaults to the one its
 /// extension names.
-pub fn read_file(
-    path: &Path,
-    format: Option<Format>,
-) -> Result<Vec<(usize, RawRow)>, IntakeError> {
-    let format = format
-        .or_else(|| Format::from_path(path))
-        .ok_or_else(|| IntakeError::UnknownFormat {
-            path: path.to_owned(),
-        })?;
+pub fn read_file(path: &Path, format: Option<Format>) -> Result<Vec<(usize, RawRow)>, IntakeError> {
+    let format =
+        format
+            .or_else(|| Format::from_path(path))
+            .ok_or_else(|| IntakeError::UnknownFormat {
+                path: path.to_owned(),
+            })?;
     match format {
         Format::Csv => self::csv::read_path(path),
         Format::Xlsx => xlsx::read_path(path),

@@ -225,7 +225,11 @@ pub enum RowError {
         "{column}: {value:?} is not a date; write dd/mm/yyyy (optionally HH:MM[:SS]) or ISO 8601 (2024-03-04, 2024-03-04T08:30:00+07:00)"
     )]
     BadDate { column: Column, value: String },
-    #[error("returned_at ({returned}) is before received_at ({received})")]
+    #[error(
+        "returned_at ({}) is before received_at ({})",
+        date::display(*returned),
+        date::display(*received)
+    )]
     ReturnedBeforeReceived {
         received: DateTime<Utc>,
         returned: DateTime<Utc>,

@@ -67,7 +67,8 @@ fn each_required_value_is_checked() {
         f(&mut r);
         check(&r).unwrap_err()
     };
-    let cases: [(fn(&mut RawRow), Column); 8] = [
+    type Blank = fn(&mut RawRow);
+    let cases: [(Blank, Column); 8] = [
         (|r| r.code.clear(), Column::Code),
         (|r| r.procedure = " ".into(), Column::Procedure),
         (|r| r.field.clear(), Column::Field),

@@ -107,7 +107,10 @@ mod tests {
         let day = ExcelDateTime::new(45355.0, ExcelDateTimeType::DateTime, false);
         assert_eq!(cell_text(&Data::DateTime(day)), "2024-03-04");
         let morning = ExcelDateTime::new(45355.3125, ExcelDateTimeType::DateTime, false);
-        assert_eq!(cell_text(&Data::DateTime(morning)), "2024-03-04T07:30:00.000");
+        assert_eq!(
+            cell_text(&Data::DateTime(morning)),
+            "2024-03-04T07:30:00.000"
+        );
         let in_1904 = ExcelDateTime::new(43893.0, ExcelDateTimeType::DateTime, true);
         assert_eq!(cell_text(&Data::DateTime(in_1904)), "2024-03-04");
     }
