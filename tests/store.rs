@@ -23,7 +23,7 @@ fn dossier(code: &str) -> Dossier {
         procedure: "Đăng ký khai sinh".into(),
         field: "Hộ tịch".into(),
         unit_code: "DT-XA-MYAN".into(),
-        applicant_kind: "citizen".into(),
+        applicant_kind: "person".into(),
         applicant_name: "Trần Thị B".into(),
         phone: "0912345678".into(),
         received_at: Some(at(0)),

@@ -16,7 +16,7 @@ fn dossier(code: &str) -> Dossier {
         procedure: "Cấp giấy phép xây dựng".into(),
         field: "Xây dựng".into(),
         unit_code: "DT-TTHCC".into(),
-        applicant_kind: "citizen".into(),
+        applicant_kind: "person".into(),
         applicant_name: "Nguyễn Văn A".into(),
         phone: "0901234567".into(),
         received_at: Some(at(0)),

@@ -104,7 +104,7 @@ pub struct Dossier {
     pub field: String,
     /// The one-stop desk (province centre, district or commune) that handled it.
     pub unit_code: String,
-    /// "citizen" or "organisation".
+    /// "person" or "organisation" (the brief's applicant kinds).
     pub applicant_kind: String,
     pub applicant_name: String,
     pub phone: String,

@@ -46,6 +46,17 @@ impl Sipp {
     /// Starts `/usr/bin/sipp -sf tests/peers/sipp/<scenario>` with `-key k v` pairs, on a
     /// fresh port block, and waits until it listens.
     pub fn start(dir: &Path, scenario: &str, keys: &[(&str, &str)], transport: Transport) -> Sipp {
+        Sipp::start_calls(dir, scenario, keys, transport, 1)
+    }
+
+    /// As [`Sipp::start`], answering up to `calls` calls (concurrently) before exiting.
+    pub fn start_calls(
+        dir: &Path,
+        scenario: &str,
+        keys: &[(&str, &str)],
+        transport: Transport,
+        calls: u32,
+    ) -> Sipp {
         let base = free_port_block(8);
         let (port, media_port) = (base, base + 2);
         let mut cmd = Command::new("/usr/bin/sipp");
@@ -53,7 +64,7 @@ impl Sipp {
             .arg(peers_dir().join("sipp").join(scenario))
             .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
             .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
-            .args(["-m", "1", "-nostdin", "-timeout", "240", "-timeout_error"])
+            .args(["-m", &calls.to_string(), "-nostdin", "-timeout", "240", "-timeout_error"])
             .args(["-trace_msg", "-message_file", "sipp_messages.log"])
             .args(["-trace_logs", "-log_file", "sipp_logs.log"])
             .args(["-trace_err", "-error_file", "sipp_errors.log"]);
