@@ -78,6 +78,35 @@ pub enum StoreError {
         id: String,
     },
 
+    /// A campaign status change the life cycle does not allow
+    /// (see `CampaignStatus::can_become`).
+    #[error("{op}: campaign {id} cannot go from {from} to {to}")]
+    InvalidTransition {
+        op: &'static str,
+        id: String,
+        from: String,
+        to: String,
+    },
+
+    /// This node no longer holds the claim on a campaign target: its lease
+    /// expired and another node recovered it, or the attempt was already finished.
+    /// The caller must not dial (or must stop touching) that target.
+    #[error("{op}: target {target} is no longer claimed by node {node}")]
+    LostClaim {
+        op: &'static str,
+        target: String,
+        node: String,
+    },
+
+    /// A name matched several rows; the caller must use the unique code.
+    #[error("{op}: {count} {what}s are named {name:?}; use the code instead")]
+    Ambiguous {
+        op: &'static str,
+        what: &'static str,
+        name: String,
+        count: usize,
+    },
+
     #[error("{op}: stored value in column {column} is malformed")]
     Corrupt {
         op: &'static str,

@@ -10,17 +10,30 @@
 //! revision, and triggers refuse UPDATE and DELETE on `answers`, because survey
 //! results must never be silently edited (brief, seed 004).
 
+mod alarms;
 mod calls;
+mod campaign_types;
+mod campaigns;
+mod claims;
 mod connect;
 mod dossiers;
 mod error;
 mod files;
+mod sampling;
 mod summary;
 mod survey;
+mod targets;
 mod types;
+mod units;
 
+pub use campaign_types::{
+    AlarmId, AlarmRecord, CampaignId, CampaignMode, CampaignProgress, CampaignRecord,
+    CampaignStatus, NewCampaign, NewTarget, RecoveredCounts, TargetId, TargetRecord, TargetState,
+    UnitRecord, unit_level,
+};
 pub use connect::{Backend, StoreOptions};
 pub use error::{StoreError, redact_url};
+pub use sampling::DossierFilter;
 pub use types::{
     AnswerId, AnswerKind, AnswerRecord, CallId, CallOutcome, CallRecord, CallSummary, Dossier,
     NewAnswer, NewCall, NewRecording, RecordingId, RecordingRecord, ResponseId, ResponseRecord,
