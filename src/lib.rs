@@ -7,6 +7,7 @@
 pub mod call;
 pub mod config;
 pub mod demo;
+pub mod dialer;
 pub mod ivr;
 pub mod media;
 pub mod number;
