@@ -219,13 +219,20 @@ pub fn draw(
 /// Total order on candidates, so that neither input order nor an unstable sort
 /// changes which random number a dossier gets.
 fn canonical(a: &Candidate, b: &Candidate) -> Ordering {
-    (&a.dossier_code, &a.unit_code, &a.field, &a.phone, a.returned_at).cmp(&(
-        &b.dossier_code,
-        &b.unit_code,
-        &b.field,
-        &b.phone,
-        b.returned_at,
-    ))
+    (
+        &a.dossier_code,
+        &a.unit_code,
+        &a.field,
+        &a.phone,
+        a.returned_at,
+    )
+        .cmp(&(
+            &b.dossier_code,
+            &b.unit_code,
+            &b.field,
+            &b.phone,
+            b.returned_at,
+        ))
 }
 
 /// The rule's period, units (with descendants), levels and fields.
@@ -354,7 +361,9 @@ fn interleave(picks: Vec<Vec<usize>>, seed: u64) -> Vec<usize> {
         .enumerate()
         .flat_map(|(s, p)| {
             let k = p.len() as u64;
-            p.iter().enumerate().map(move |(j, &i)| (2 * j as u64 + 1, 2 * k, s, i))
+            p.iter()
+                .enumerate()
+                .map(move |(j, &i)| (2 * j as u64 + 1, 2 * k, s, i))
         })
         .collect();
     // Compare (2j+1)/(2k) as fractions without rounding.

@@ -9,7 +9,10 @@ mod retry;
 #[cfg(test)]
 mod tests;
 
-use chrono::{DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -92,7 +95,11 @@ impl CallWindows {
         if self.weekly.is_empty() {
             return Err(ScheduleError::NoWindows);
         }
-        match self.weekly.iter().position(|w| w.days.is_empty() || w.start >= w.end) {
+        match self
+            .weekly
+            .iter()
+            .position(|w| w.days.is_empty() || w.start >= w.end)
+        {
             Some(index) => Err(ScheduleError::EmptyWindow {
                 index,
                 start: self.weekly[index].start,
@@ -128,7 +135,11 @@ impl CallWindows {
         let local = t.with_timezone(&self.tz).naive_local();
         (0..=SEARCH_DAYS).find_map(|offset| {
             let day = local.date().checked_add_days(Days::new(offset))?;
-            let earliest = if offset == 0 { local.time() } else { NaiveTime::MIN };
+            let earliest = if offset == 0 {
+                local.time()
+            } else {
+                NaiveTime::MIN
+            };
             let start = self
                 .windows_on(day)
                 .filter(|w| earliest < w.end)
@@ -173,8 +184,13 @@ impl CallWindows {
     /// minute that exists. Vietnam has no daylight saving; other zones may.
     fn resolve(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         (0..=180).find_map(|minutes| {
-            match self.tz.from_local_datetime(&(local + chrono::Duration::minutes(minutes))) {
-                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.with_timezone(&Utc)),
+            match self
+                .tz
+                .from_local_datetime(&(local + chrono::Duration::minutes(minutes)))
+            {
+                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
+                    Some(t.with_timezone(&Utc))
+                }
                 LocalResult::None => None,
             }
         })

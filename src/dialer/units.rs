@@ -167,10 +167,10 @@ fn parse_row(line: u64, record: &csv::StringRecord) -> Result<Unit, UnitsError> 
         return Err(UnitsError::EmptyName { line, code });
     }
     let level = Level::parse(&record[2]).ok_or_else(|| UnitsError::UnknownLevel {
-            line,
-            code: code.clone(),
-            value: record[2].to_string(),
-        })?;
+        line,
+        code: code.clone(),
+        value: record[2].to_string(),
+    })?;
     Ok(Unit {
         name: record[1].to_string(),
         level,
@@ -288,8 +288,7 @@ impl UnitTree {
     /// Whether `unit` is `ancestor` itself or lies under it. False when either code
     /// is unknown.
     pub fn is_within(&self, unit: &str, ancestor: &str) -> bool {
-        let (Some(&start), Some(&target)) = (self.index.get(unit), self.index.get(ancestor))
-        else {
+        let (Some(&start), Some(&target)) = (self.index.get(unit), self.index.get(ancestor)) else {
             return false;
         };
         let mut at = Some(start);
@@ -378,10 +377,14 @@ mod tests {
     fn errors_name_the_line() {
         let h = "code,name,level,parent\n";
         let e = err(&format!("{h}p,P,province,\nd,D,district,x\n"));
-        assert!(matches!(e, UnitsError::UnknownParent { line: 3, ref parent, .. } if parent == "x"));
+        assert!(
+            matches!(e, UnitsError::UnknownParent { line: 3, ref parent, .. } if parent == "x")
+        );
         assert!(e.to_string().starts_with("line 3:"), "{e}");
 
-        let e = err(&format!("{h}p,P,province,\nd,D,district,p\nd,D again,district,p\n"));
+        let e = err(&format!(
+            "{h}p,P,province,\nd,D,district,p\nd,D again,district,p\n"
+        ));
         assert!(matches!(
             e,
             UnitsError::Duplicate {
@@ -392,7 +395,9 @@ mod tests {
         ));
 
         let e = err(&format!("{h}p,P,province,\nd,D,county,p\n"));
-        assert!(matches!(e, UnitsError::UnknownLevel { line: 3, ref value, .. } if value == "county"));
+        assert!(
+            matches!(e, UnitsError::UnknownLevel { line: 3, ref value, .. } if value == "county")
+        );
 
         let e = err(&format!("{h}p,P,province,\n,D,district,p\n"));
         assert!(matches!(e, UnitsError::EmptyCode { line: 3 }));

@@ -51,9 +51,8 @@ pub fn synthetic_year(units: &UnitTree, fields: &[&str], n: usize, seed: u64) ->
             let received = start
                 + Duration::days(rng.below(365) as i64)
                 + Duration::minutes(rng.below(9 * 60) as i64);
-            let returned = (rng.below(1_000) >= NOT_RETURNED_PER_MILLE).then(|| {
-                received + Duration::days(rng.below(21) as i64) + Duration::hours(2)
-            });
+            let returned = (rng.below(1_000) >= NOT_RETURNED_PER_MILLE)
+                .then(|| received + Duration::days(rng.below(21) as i64) + Duration::hours(2));
             Candidate {
                 dossier_code: format!("DT-{SYNTHETIC_YEAR}-{:07}", i + 1),
                 unit_code: unit.code.clone(),
@@ -67,7 +66,11 @@ pub fn synthetic_year(units: &UnitTree, fields: &[&str], n: usize, seed: u64) ->
 
 /// 1 January of [`SYNTHETIC_YEAR`] and of the year after, as a rule's period.
 pub fn synthetic_period() -> (DateTime<Utc>, DateTime<Utc>) {
-    let at = |y| Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0).single().expect("valid");
+    let at = |y| {
+        Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid")
+    };
     (at(SYNTHETIC_YEAR), at(SYNTHETIC_YEAR + 1))
 }
 
@@ -130,15 +133,25 @@ mod tests {
         let tree = UnitTree::shipped().unwrap();
         let year = synthetic_year(&tree, &["dat-dai", "ho-tich", "xay-dung"], 20_000, 1);
         assert_eq!(year.len(), 20_000);
-        assert_eq!(year, synthetic_year(&tree, &["dat-dai", "ho-tich", "xay-dung"], 20_000, 1));
+        assert_eq!(
+            year,
+            synthetic_year(&tree, &["dat-dai", "ho-tich", "xay-dung"], 20_000, 1)
+        );
 
         let mut per_unit: HashMap<&str, usize> = HashMap::new();
         for c in &year {
             *per_unit.entry(&c.unit_code).or_default() += 1;
             assert!(crate::number::is_valid(&c.phone), "{}", c.phone);
         }
-        assert_eq!(per_unit.len(), tree.units().len(), "every unit has dossiers");
-        let (min, max) = (per_unit.values().min().unwrap(), per_unit.values().max().unwrap());
+        assert_eq!(
+            per_unit.len(),
+            tree.units().len(),
+            "every unit has dossiers"
+        );
+        let (min, max) = (
+            per_unit.values().min().unwrap(),
+            per_unit.values().max().unwrap(),
+        );
         assert!(*max > 10 * *min, "volumes are skewed: {min}..{max}");
 
         let not_returned = year.iter().filter(|c| c.returned_at.is_none()).count();

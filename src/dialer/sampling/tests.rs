@@ -18,7 +18,8 @@ fn year_rule(size: usize) -> SampleRule {
 
 /// Early in the year after the synthetic one: every result is in the past.
 fn after_the_year() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(SYNTHETIC_YEAR + 1, 2, 1, 0, 0, 0).unwrap()
+    Utc.with_ymd_and_hms(SYNTHETIC_YEAR + 1, 2, 1, 0, 0, 0)
+        .unwrap()
 }
 
 fn codes(s: &Sample) -> Vec<&str> {
@@ -30,7 +31,14 @@ fn units_get_their_share_of_the_sample_on_every_seed() {
     let tree = shipped();
     let year = synthetic_year(&tree, &FIELDS, 30_000, 11);
     for seed in 1..=5 {
-        let s = draw(&year, &year_rule(2_000), &Exclusions::default(), &tree, seed, after_the_year());
+        let s = draw(
+            &year,
+            &year_rule(2_000),
+            &Exclusions::default(),
+            &tree,
+            seed,
+            after_the_year(),
+        );
         assert_eq!(s.selected.len(), 2_000);
         let total: usize = s.strata.iter().map(|st| st.eligible).sum();
         let mut per_unit: HashMap<&str, usize> = HashMap::new();
@@ -71,7 +79,14 @@ fn picks_within_a_unit_are_uniform() {
     let mut hits: HashMap<String, u32> = HashMap::new();
     let mut eligible_n = 0;
     for seed in 0..runs {
-        let s = draw(&year, &rule, &Exclusions::default(), &tree, seed, after_the_year());
+        let s = draw(
+            &year,
+            &rule,
+            &Exclusions::default(),
+            &tree,
+            seed,
+            after_the_year(),
+        );
         eligible_n = s.strata[0].eligible;
         for c in s.selected {
             *hits.entry(c.dossier_code).or_default() += 1;
@@ -80,9 +95,15 @@ fn picks_within_a_unit_are_uniform() {
     let p = (n / 10) as f64 / eligible_n as f64;
     let mean = runs as f64 * p;
     let sd = (runs as f64 * p * (1.0 - p)).sqrt();
-    assert!(hits.len() > eligible_n * 99 / 100, "almost every dossier is picked sometimes");
+    assert!(
+        hits.len() > eligible_n * 99 / 100,
+        "almost every dossier is picked sometimes"
+    );
     for (code, h) in &hits {
-        assert!((f64::from(*h) - mean).abs() < 5.0 * sd, "{code}: {h} vs {mean}±{sd}");
+        assert!(
+            (f64::from(*h) - mean).abs() < 5.0 * sd,
+            "{code}: {h} vs {mean}±{sd}"
+        );
     }
     // Months: picks follow eligibility within ±2.5 percentage points.
     let month = |code: &str| {
@@ -98,9 +119,15 @@ fn picks_within_a_unit_are_uniform() {
     }
     let mut eligible_by_month: HashMap<String, f64> = HashMap::new();
     let phones: HashSet<&str> = year.iter().map(|c| c.phone.as_str()).collect();
-    assert_eq!(phones.len(), year.len(), "no repeats in this unit, else shares differ");
+    assert_eq!(
+        phones.len(),
+        year.len(),
+        "no repeats in this unit, else shares differ"
+    );
     for c in &year {
-        *eligible_by_month.entry(month(&c.dossier_code).unwrap()).or_default() += 1.0 / n as f64;
+        *eligible_by_month
+            .entry(month(&c.dossier_code).unwrap())
+            .or_default() += 1.0 / n as f64;
     }
     for (m, share) in &eligible_by_month {
         let got = picked_by_month.get(m).copied().unwrap_or(0.0);
@@ -138,7 +165,8 @@ const PINNED_FIRST_FIVE: [&str; 5] = [
 
 /// Two units, a handful of dossiers, each exclusion exercised once.
 fn small_tree() -> UnitTree {
-    let csv = "code,name,level,parent\np,P,province,\nd,D,district,p\nc,C,commune,d\ne,E,district,p\n";
+    let csv =
+        "code,name,level,parent\np,P,province,\nd,D,district,p\nc,C,commune,d\ne,E,district,p\n";
     UnitTree::new(parse_units_csv(csv).unwrap()).unwrap()
 }
 
@@ -180,13 +208,19 @@ fn each_exclusion_is_honoured() {
     };
     let mut ex = Exclusions::default();
     ex.do_not_call.insert("0900000008".into());
-    ex.last_surveyed.insert("0900000009".into(), now() - Duration::days(89));
-    ex.last_surveyed.insert("0900000010".into(), now() - Duration::days(91));
+    ex.last_surveyed
+        .insert("0900000009".into(), now() - Duration::days(89));
+    ex.last_surveyed
+        .insert("0900000010".into(), now() - Duration::days(91));
     let s = draw(&candidates, &rule, &ex, &tree, 1, now());
     let mut got = codes(&s);
     got.sort();
     // ok-1 or same-phone represents 0900000001, at random.
-    let phone_1 = if got.contains(&"ok-1") { "ok-1" } else { "same-phone" };
+    let phone_1 = if got.contains(&"ok-1") {
+        "ok-1"
+    } else {
+        "same-phone"
+    };
     let mut want = vec![phone_1, "ok-2", "not-recent"];
     want.sort();
     assert_eq!(got, want);
@@ -206,7 +240,10 @@ fn each_exclusion_is_honoured() {
         levels: vec![Level::Commune],
         ..rule.clone()
     };
-    assert_eq!(codes(&draw(&candidates, &communes, &ex, &tree, 1, now())), ["ok-2"]);
+    assert_eq!(
+        codes(&draw(&candidates, &communes, &ex, &tree, 1, now())),
+        ["ok-2"]
+    );
     // recent_days = 0 switches the recent-survey rule off.
     let no_recent = SampleRule {
         recent_days: 0,
@@ -225,7 +262,14 @@ fn each_phone_is_called_once_and_its_dossier_is_chosen_at_random() {
     let rule = SampleRule::new(now() - Duration::days(30), now(), 5);
     let mut chosen = HashSet::new();
     for seed in 0..50 {
-        let s = draw(&candidates, &rule, &Exclusions::default(), &tree, seed, now());
+        let s = draw(
+            &candidates,
+            &rule,
+            &Exclusions::default(),
+            &tree,
+            seed,
+            now(),
+        );
         assert_eq!(s.selected.len(), 1);
         assert_eq!(s.excluded.duplicate_phone, 9);
         chosen.insert(s.selected[0].dossier_code.clone());
@@ -237,7 +281,14 @@ fn each_phone_is_called_once_and_its_dossier_is_chosen_at_random() {
 fn a_size_over_the_eligible_count_returns_them_all() {
     let tree = shipped();
     let year = synthetic_year(&tree, &FIELDS, 2_000, 9);
-    let s = draw(&year, &year_rule(1_000_000), &Exclusions::default(), &tree, 1, after_the_year());
+    let s = draw(
+        &year,
+        &year_rule(1_000_000),
+        &Exclusions::default(),
+        &tree,
+        1,
+        after_the_year(),
+    );
     let eligible: usize = s.strata.iter().map(|st| st.eligible).sum();
     assert_eq!(s.selected.len(), eligible);
     assert!(s.strata.iter().all(|st| st.picked == st.eligible));
@@ -258,7 +309,14 @@ fn a_unit_includes_its_descendants() {
         units: vec!["huyen-lap-vo".into()],
         ..year_rule(300)
     };
-    let s = draw(&year, &rule, &Exclusions::default(), &tree, 8, after_the_year());
+    let s = draw(
+        &year,
+        &rule,
+        &Exclusions::default(),
+        &tree,
+        8,
+        after_the_year(),
+    );
     assert_eq!(s.selected.len(), 300);
     let units: HashSet<&str> = s.selected.iter().map(|c| c.unit_code.as_str()).collect();
     assert!(units.contains("huyen-lap-vo"));
@@ -279,7 +337,14 @@ fn the_call_list_is_interleaved_across_units() {
     }
     let rule = SampleRule::new(now() - Duration::days(30), now(), 20);
     for seed in 0..20 {
-        let s = draw(&candidates, &rule, &Exclusions::default(), &tree, seed, now());
+        let s = draw(
+            &candidates,
+            &rule,
+            &Exclusions::default(),
+            &tree,
+            seed,
+            now(),
+        );
         let units: Vec<&str> = s.selected.iter().map(|c| c.unit_code.as_str()).collect();
         let longest_run = units
             .chunk_by(|a, b| a == b)
@@ -288,7 +353,11 @@ fn the_call_list_is_interleaved_across_units() {
             .unwrap();
         assert!(longest_run <= 2, "{units:?}");
         let first_half = &units[..10];
-        assert_eq!(first_half.iter().filter(|u| **u == "d").count(), 6, "{units:?}");
+        assert_eq!(
+            first_half.iter().filter(|u| **u == "d").count(),
+            6,
+            "{units:?}"
+        );
         assert!(first_half.contains(&"e"), "{units:?}");
     }
 }
@@ -307,10 +376,18 @@ fn a_rule_serialises_with_defaults_and_is_checked() {
         units: vec!["nope".into()],
         ..rule.clone()
     };
-    assert_eq!(bad.check(&tree), Err(RuleError::UnknownUnit { code: "nope".into() }));
+    assert_eq!(
+        bad.check(&tree),
+        Err(RuleError::UnknownUnit {
+            code: "nope".into()
+        })
+    );
     let empty = SampleRule {
         returned_to: rule.returned_from,
         ..rule
     };
-    assert!(matches!(empty.check(&tree), Err(RuleError::EmptyPeriod { .. })));
+    assert!(matches!(
+        empty.check(&tree),
+        Err(RuleError::EmptyPeriod { .. })
+    ));
 }

@@ -42,11 +42,28 @@ fn next_open_is_the_start_of_the_next_window() {
     let w = CallWindows::default();
     let open = vn(2025, 6, 30, 9, 17);
     assert_eq!(w.next_open(open), Some(open), "already open: now");
-    assert_eq!(w.next_open(vn(2025, 6, 30, 6, 0)), Some(vn(2025, 6, 30, 7, 30)));
-    assert_eq!(w.next_open(vn(2025, 6, 30, 11, 30)), Some(vn(2025, 6, 30, 13, 30)));
-    assert_eq!(w.next_open(vn(2025, 6, 30, 17, 0)), Some(vn(2025, 7, 1, 7, 30)));
-    assert_eq!(w.next_open(vn(2025, 7, 4, 17, 5)), Some(vn(2025, 7, 7, 7, 30)), "Fri → Mon");
-    assert_eq!(w.next_open(vn(2025, 7, 5, 10, 0)), Some(vn(2025, 7, 7, 7, 30)), "Sat → Mon");
+    assert_eq!(
+        w.next_open(vn(2025, 6, 30, 6, 0)),
+        Some(vn(2025, 6, 30, 7, 30))
+    );
+    assert_eq!(
+        w.next_open(vn(2025, 6, 30, 11, 30)),
+        Some(vn(2025, 6, 30, 13, 30))
+    );
+    assert_eq!(
+        w.next_open(vn(2025, 6, 30, 17, 0)),
+        Some(vn(2025, 7, 1, 7, 30))
+    );
+    assert_eq!(
+        w.next_open(vn(2025, 7, 4, 17, 5)),
+        Some(vn(2025, 7, 7, 7, 30)),
+        "Fri → Mon"
+    );
+    assert_eq!(
+        w.next_open(vn(2025, 7, 5, 10, 0)),
+        Some(vn(2025, 7, 7, 7, 30)),
+        "Sat → Mon"
+    );
 }
 
 #[test]
@@ -76,28 +93,45 @@ fn holidays_are_closed_all_day() {
     let w = CallWindows::default().with_vietnam_holidays([2025]);
     // 30/4 (Wednesday) and 1/5 (Thursday) 2025.
     assert!(!w.is_open(vn(2025, 4, 30, 9, 0)));
-    assert_eq!(w.next_open(vn(2025, 4, 29, 17, 0)), Some(vn(2025, 5, 2, 7, 30)));
+    assert_eq!(
+        w.next_open(vn(2025, 4, 29, 17, 0)),
+        Some(vn(2025, 5, 2, 7, 30))
+    );
     // 1 January 2025 is a Wednesday.
     assert!(!w.is_open(vn(2025, 1, 1, 9, 0)));
     // The second National Day holiday is entered by hand: 1/9/2025 (Monday).
     let mut w = w;
     w.holidays.push(date(2025, 9, 1));
-    assert_eq!(w.next_open(vn(2025, 8, 29, 17, 0)), Some(vn(2025, 9, 3, 7, 30)));
+    assert_eq!(
+        w.next_open(vn(2025, 8, 29, 17, 0)),
+        Some(vn(2025, 9, 3, 7, 30))
+    );
 }
 
 #[test]
 fn fixed_public_holidays() {
     assert_eq!(
         vietnam_public_holidays(2026),
-        [date(2026, 1, 1), date(2026, 4, 30), date(2026, 5, 1), date(2026, 9, 2)]
+        [
+            date(2026, 1, 1),
+            date(2026, 4, 30),
+            date(2026, 5, 1),
+            date(2026, 9, 2)
+        ]
     );
 }
 
 #[test]
 fn closes_at_the_end_of_the_window_in_progress() {
     let w = CallWindows::default();
-    assert_eq!(w.closes_at(vn(2025, 6, 30, 10, 0)), Some(vn(2025, 6, 30, 11, 30)));
-    assert_eq!(w.closes_at(vn(2025, 6, 30, 14, 0)), Some(vn(2025, 6, 30, 17, 0)));
+    assert_eq!(
+        w.closes_at(vn(2025, 6, 30, 10, 0)),
+        Some(vn(2025, 6, 30, 11, 30))
+    );
+    assert_eq!(
+        w.closes_at(vn(2025, 6, 30, 14, 0)),
+        Some(vn(2025, 6, 30, 17, 0))
+    );
     assert_eq!(w.closes_at(vn(2025, 6, 30, 12, 0)), None);
     assert_eq!(w.closes_at(vn(2025, 6, 28, 10, 0)), None, "Saturday");
     // Touching windows are one.
@@ -117,7 +151,10 @@ fn closes_at_the_end_of_the_window_in_progress() {
         ],
         ..CallWindows::default()
     };
-    assert_eq!(touching.closes_at(vn(2025, 6, 30, 9, 0)), Some(vn(2025, 6, 30, 12, 0)));
+    assert_eq!(
+        touching.closes_at(vn(2025, 6, 30, 9, 0)),
+        Some(vn(2025, 6, 30, 12, 0))
+    );
 }
 
 #[test]
@@ -135,12 +172,16 @@ fn a_window_starting_in_a_dst_gap_opens_when_the_clock_exists() {
     };
     let saturday = Utc.with_ymd_and_hms(2025, 3, 29, 12, 0, 0).unwrap();
     // 03:00 CEST = 01:00 UTC.
-    assert_eq!(w.next_open(saturday), Some(Utc.with_ymd_and_hms(2025, 3, 30, 1, 0, 0).unwrap()));
+    assert_eq!(
+        w.next_open(saturday),
+        Some(Utc.with_ymd_and_hms(2025, 3, 30, 1, 0, 0).unwrap())
+    );
 }
 
 #[test]
 fn windows_deserialise_from_configuration_and_are_checked() {
-    let json = r#"{"weekly":[{"days":["Sat"],"start":"08:00","end":"11:00"}],"holidays":["2025-09-01"]}"#;
+    let json =
+        r#"{"weekly":[{"days":["Sat"],"start":"08:00","end":"11:00"}],"holidays":["2025-09-01"]}"#;
     let w: CallWindows = serde_json::from_str(json).unwrap();
     assert_eq!(w.tz, chrono_tz::Asia::Ho_Chi_Minh, "default zone");
     assert!(w.is_open(vn(2025, 7, 5, 8, 0)));
@@ -149,8 +190,16 @@ fn windows_deserialise_from_configuration_and_are_checked() {
     let text = serde_json::to_string(&CallWindows::default()).unwrap();
     assert!(text.contains(r#""start":"07:30""#), "{text}");
     assert!(text.contains("Asia/Ho_Chi_Minh"), "{text}");
-    assert_eq!(serde_json::from_str::<CallWindows>(&text).unwrap(), CallWindows::default());
-    assert!(serde_json::from_str::<CallWindows>(r#"{"weekly":[{"days":["Mon"],"start":"7h30","end":"11:00"}]}"#).is_err());
+    assert_eq!(
+        serde_json::from_str::<CallWindows>(&text).unwrap(),
+        CallWindows::default()
+    );
+    assert!(
+        serde_json::from_str::<CallWindows>(
+            r#"{"weekly":[{"days":["Mon"],"start":"7h30","end":"11:00"}]}"#
+        )
+        .is_err()
+    );
 
     let none = CallWindows {
         weekly: vec![],
@@ -160,7 +209,10 @@ fn windows_deserialise_from_configuration_and_are_checked() {
     assert_eq!(none.next_open(vn(2025, 6, 30, 9, 0)), None);
     let mut backwards = CallWindows::default();
     backwards.weekly[1].end = backwards.weekly[1].start;
-    assert!(matches!(backwards.check(), Err(ScheduleError::EmptyWindow { index: 1, .. })));
+    assert!(matches!(
+        backwards.check(),
+        Err(ScheduleError::EmptyWindow { index: 1, .. })
+    ));
 }
 
 // ── Retries ────────────────────────────────────────────────────────────────
@@ -176,10 +228,23 @@ fn retry_at(at: DateTime<Utc>) -> Next {
 #[test]
 fn retries_wait_the_delay_for_the_disposition() {
     let t = vn(2025, 6, 30, 9, 0);
-    assert_eq!(next(Disposition::Busy, 1, t), retry_at(vn(2025, 6, 30, 9, 30)));
-    assert_eq!(next(Disposition::NoAnswer, 1, t), retry_at(vn(2025, 6, 30, 11, 0)));
-    assert_eq!(next(Disposition::Failed, 1, t), retry_at(vn(2025, 6, 30, 9, 10)));
-    for d in [Disposition::NoInput, Disposition::Answered, Disposition::Interrupted] {
+    assert_eq!(
+        next(Disposition::Busy, 1, t),
+        retry_at(vn(2025, 6, 30, 9, 30))
+    );
+    assert_eq!(
+        next(Disposition::NoAnswer, 1, t),
+        retry_at(vn(2025, 6, 30, 11, 0))
+    );
+    assert_eq!(
+        next(Disposition::Failed, 1, t),
+        retry_at(vn(2025, 6, 30, 9, 10))
+    );
+    for d in [
+        Disposition::NoInput,
+        Disposition::Answered,
+        Disposition::Interrupted,
+    ] {
         assert_eq!(next(d, 1, t), retry_at(vn(2025, 6, 30, 11, 0)), "{d:?}");
     }
 }
