@@ -5,14 +5,18 @@
 //! return actions; the async drivers around them only move bytes and fire timers.
 
 pub mod call;
+pub mod campaign;
 pub mod config;
 pub mod demo;
+pub mod http;
+pub mod dialer;
 pub mod intake;
 pub mod ivr;
 pub mod media;
 pub mod number;
 pub mod phone;
 pub mod pii;
+pub mod serve;
 pub mod setup;
 pub mod sip;
 pub mod store;
