@@ -72,8 +72,11 @@ async fn campaign_cmd(
     action: CampaignCmd,
 ) -> anyhow::Result<ExitCode> {
     use carecall::store::CampaignId;
-    let set = |id: String, status: &'static str| async move {
-        store.set_campaign_status(&CampaignId::from(id.clone()), status).await?;
+    use carecall::store::CampaignStatus;
+    let set = |id: String, status: CampaignStatus| async move {
+        store
+            .set_campaign_status(&CampaignId(id.clone()), status)
+            .await?;
         println!("{{\"id\":\"{id}\",\"status\":\"{status}\"}}");
         anyhow::Ok(ExitCode::SUCCESS)
     };
@@ -86,20 +89,24 @@ async fn campaign_cmd(
                 .with_context(|| format!("reading {}", spec.display()))?;
             let spec: carecall::campaign::create::CampaignSpec = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a campaign spec", spec.display()))?;
-            let created = carecall::campaign::create::create(store, spec, chrono::Utc::now()).await?;
+            let created =
+                carecall::campaign::create::create(store, spec, chrono::Utc::now()).await?;
             println!("{}", serde_json::to_string(&created)?);
             Ok(ExitCode::SUCCESS)
         }
         CampaignCmd::List => {
             for c in store.campaigns().await? {
                 let progress = store.campaign_progress(&c.id).await?;
-                println!("{}", serde_json::json!({"campaign": c, "progress": progress}));
+                println!(
+                    "{}",
+                    serde_json::json!({"campaign": c, "progress": progress})
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
-        CampaignCmd::Start { id } => set(id, "running").await,
-        CampaignCmd::Pause { id } => set(id, "paused").await,
-        CampaignCmd::Stop { id } => set(id, "stopped").await,
+        CampaignCmd::Start { id } => set(id, CampaignStatus::Running).await,
+        CampaignCmd::Pause { id } => set(id, CampaignStatus::Paused).await,
+        CampaignCmd::Stop { id } => set(id, CampaignStatus::Stopped).await,
     }
 }
 
@@ -191,12 +198,20 @@ enum ImportKind {
 #[derive(Subcommand)]
 enum CampaignCmd {
     /// Draw the sample and create the campaign from a JSON spec (see README).
-    Create { spec: PathBuf },
+    Create {
+        spec: PathBuf,
+    },
     /// List campaigns with their progress.
     List,
-    Start { id: String },
-    Pause { id: String },
-    Stop { id: String },
+    Start {
+        id: String,
+    },
+    Pause {
+        id: String,
+    },
+    Stop {
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -273,12 +288,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     let units = store.units().await?;
                     let resolve = move |u: &str| carecall::campaign::resolve_unit(&units, u);
-                    let report = carecall::intake::import_file(&store, &file, &resolve, None).await?;
+                    let report =
+                        carecall::intake::import_file(&store, &file, &resolve, None).await?;
                     println!("{}", serde_json::to_string(&report)?);
                     for issue in &report.errors {
                         eprintln!("{}:{}: {}", file.display(), issue.line, issue.reason);
                     }
-                    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+                    Ok(if report.errors.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
                 }
             }
         }

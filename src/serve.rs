@@ -59,7 +59,10 @@ pub async fn run(svc: Arc<CallServices>, stop: CancellationToken) -> Result<(), 
     });
     if let Ok(addr) = bound_rx.await {
         // One line on stdout so scripts and tests can find the API.
-        println!("{{\"http\":\"{addr}\",\"sip\":\"{}\",\"node\":\"{node}\"}}", svc.agent.local_addr());
+        println!(
+            "{{\"http\":\"{addr}\",\"sip\":\"{}\",\"node\":\"{node}\"}}",
+            svc.agent.local_addr()
+        );
     }
     let http_result = http.await;
     stop.cancel();

@@ -96,6 +96,7 @@ fn dossier(code: &str, unit: &str, field: &str, returned: Option<i64>) -> Dossie
 
 fn call(destination: &str, dossier: Option<&str>, started: i64) -> NewCall {
     NewCall {
+        id: None,
         dossier_code: dossier.map(Into::into),
         sip_call_id: None,
         destination: destination.into(),

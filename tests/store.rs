@@ -34,6 +34,7 @@ fn dossier(code: &str) -> Dossier {
 
 fn new_call(dossier: Option<&str>, started: i64) -> NewCall {
     NewCall {
+        id: None,
         dossier_code: dossier.map(Into::into),
         sip_call_id: None,
         destination: "sip:0912345678@trunk.example".into(),

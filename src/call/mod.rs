@@ -121,6 +121,8 @@ pub struct CallRequest {
     pub dossier: Option<String>,
     /// The SIP Call-ID to use (the dialer records it before dialling); new if None.
     pub sip_call_id: Option<String>,
+    /// The call row id to use (the dialer records it on the target first); new if None.
+    pub row_id: Option<crate::store::CallId>,
     /// The campaign and target this attempt belongs to.
     pub campaign: Option<(crate::store::CampaignId, crate::store::TargetId)>,
 }

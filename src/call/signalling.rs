@@ -56,6 +56,7 @@ pub(super) async fn run(
     let row = svc
         .store
         .start_call(&NewCall {
+            id: req.row_id.clone(),
             dossier_code: dossier.as_ref().map(|d| d.code.clone()),
             sip_call_id: Some(call_id.clone()),
             destination: target.clone(),

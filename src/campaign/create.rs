@@ -9,7 +9,7 @@ use super::policy::CampaignPolicy;
 use crate::dialer::sampling::{self, Candidate, Exclusions, Quota, Sample, SampleRule};
 use crate::dialer::schedule::{CallWindows, RetryPolicy};
 use crate::dialer::units::{Level, Unit, UnitTree};
-use crate::store::{CampaignId, NewCampaign, NewTarget, Store, StoreError};
+use crate::store::{CampaignId, CampaignMode, NewCampaign, NewTarget, Store, StoreError};
 
 /// What a supervisor asks for (API body and CLI flags).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,7 +84,11 @@ pub struct Created {
     pub excluded: sampling::ExclusionCounts,
 }
 
-pub async fn create(store: &Store, spec: CampaignSpec, now: DateTime<Utc>) -> Result<Created, CreateError> {
+pub async fn create(
+    store: &Store,
+    spec: CampaignSpec,
+    now: DateTime<Utc>,
+) -> Result<Created, CreateError> {
     validate(&spec)?;
     let windows = spec.windows.clone().unwrap_or_default();
     let rule = SampleRule {
@@ -92,7 +96,10 @@ pub async fn create(store: &Store, spec: CampaignSpec, now: DateTime<Utc>) -> Re
         levels: spec.levels.clone(),
         fields: spec.fields.clone(),
         returned_from: local_day_start(&windows, spec.period_from),
-        returned_to: local_day_start(&windows, spec.period_to.succ_opt().unwrap_or(spec.period_to)),
+        returned_to: local_day_start(
+            &windows,
+            spec.period_to.succ_opt().unwrap_or(spec.period_to),
+        ),
         size: spec.size,
         recent_days: spec.recent_days,
     };
@@ -114,7 +121,8 @@ pub async fn create(store: &Store, spec: CampaignSpec, now: DateTime<Utc>) -> Re
     let id = store
         .create_campaign(&NewCampaign {
             name: spec.name.clone(),
-            mode: spec.mode.clone(),
+            mode: CampaignMode::parse(&spec.mode)
+                .ok_or_else(|| CreateError::Invalid("mode must be ivr or operator".into()))?,
             dialplan: spec.dialplan.clone(),
             period_from: local_day_start(&policy.windows, spec.period_from),
             period_to: local_day_start(&policy.windows, spec.period_to),
@@ -125,7 +133,7 @@ pub async fn create(store: &Store, spec: CampaignSpec, now: DateTime<Utc>) -> Re
             windows_json: json(&policy.windows),
             retry_json: json(&policy.retry),
             quotas_json: json(&policy.quotas),
-            sample_seed: seed as i64,
+            sample_seed: seed,
         })
         .await?;
     let targets: Vec<NewTarget> = sample

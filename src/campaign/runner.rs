@@ -17,12 +17,12 @@ use tracing::{Instrument, info, warn};
 
 use super::policy::CampaignPolicy;
 use crate::call::{CallRequest, CallServices, Disposition, place_call};
-use crate::dialer::pacing::Limits;
+use crate::dialer::pacing::{Limits, Pacer};
 use crate::dialer::schedule::Next;
-use crate::store::{CampaignRecord, StoreError, TargetRecord};
+use crate::store::{CallId, CampaignRecord, StoreError, TargetRecord};
 
-/// How often the loop looks for due targets.
-const TICK: Duration = Duration::from_secs(1);
+/// How often the loop looks for due targets (finer than the pacing it serves).
+const TICK: Duration = Duration::from_millis(200);
 /// A claim outlives the longest call; renewed while the call runs.
 const LEASE: Duration = Duration::from_secs(15 * 60);
 /// Consecutive unreachable-trunk failures that raise the `trunk_down` alarm.
@@ -38,11 +38,16 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(svc: Arc<CallServices>, node: String, max_concurrent: usize, cps: f64) -> Arc<Runner> {
+    pub fn new(
+        svc: Arc<CallServices>,
+        node: String,
+        max_concurrent: usize,
+        cps: f64,
+    ) -> Arc<Runner> {
         Arc::new(Runner {
             svc,
             node,
-            limits: Mutex::new(Limits::new(max_concurrent, cps)),
+            limits: Mutex::new(Limits::new(Pacer::new(max_concurrent, cps))),
             trunk_failures: Default::default(),
             backoff_until: Mutex::new(None),
         })
@@ -54,7 +59,12 @@ impl Runner {
 
     /// Runs until `stop` is cancelled, then releases unstarted claims.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        match self.svc.store.recover_stale(Utc::now(), Duration::from_secs(30 * 60)).await {
+        match self
+            .svc
+            .store
+            .recover_stale(Utc::now(), Duration::from_secs(30 * 60))
+            .await
+        {
             Ok(r) => info!(?r, "recovered targets left by stopped processes"),
             Err(e) => warn!(error = %e, "could not recover stale targets"),
         }
@@ -74,10 +84,10 @@ impl Runner {
     }
 
     async fn tick(self: Arc<Self>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if let Some(until) = *self.backoff_until.lock().await {
-            if tokio::time::Instant::now() < until {
-                return Ok(());
-            }
+        if let Some(until) = *self.backoff_until.lock().await
+            && tokio::time::Instant::now() < until
+        {
+            return Ok(());
         }
         for campaign in self.svc.store.running_campaigns().await? {
             let policy = match CampaignPolicy::from_record(&campaign) {
@@ -95,54 +105,58 @@ impl Runner {
                 .store
                 .calls_started_since(&campaign.id, policy.local_midnight(now))
                 .await?;
-            let left_today = u64::from(campaign.daily_target).saturating_sub(started_today);
-            let room = self.room(&campaign).await.min(left_today as usize);
-            if room == 0 {
-                continue;
-            }
-            let claimed = self
-                .svc
-                .store
-                .claim_due(&self.node, &campaign.id, now, room as i64, LEASE)
-                .await?;
-            for target in claimed {
-                self.clone().start(campaign.clone(), policy.clone(), target).await;
+            let mut left_today = u64::from(campaign.daily_target).saturating_sub(started_today);
+            self.limits.lock().await.ensure_campaign(
+                campaign.id.as_str(),
+                Pacer::new(campaign.max_concurrent as usize, campaign.calls_per_second),
+            );
+            // One claim per admitted start: pacing decides, the database hands out
+            // targets, so two nodes never get the same citizen.
+            while left_today > 0 {
+                let id = campaign.id.as_str();
+                if !self
+                    .limits
+                    .lock()
+                    .await
+                    .try_start(id, std::time::Instant::now())
+                {
+                    break;
+                }
+                let Some(target) = self
+                    .svc
+                    .store
+                    .claim_due(&self.node, &campaign.id, now, 1, LEASE)
+                    .await?
+                    .pop()
+                else {
+                    self.limits.lock().await.finished(id);
+                    break;
+                };
+                left_today -= 1;
+                self.clone().start(campaign.clone(), policy.clone(), target);
             }
         }
         Ok(())
     }
 
-    /// How many calls this campaign may start now.
-    async fn room(&self, campaign: &CampaignRecord) -> usize {
-        let mut limits = self.limits.lock().await;
-        limits.room(
-            campaign.id.as_str(),
-            campaign.max_concurrent as usize,
-            campaign.calls_per_second,
-            std::time::Instant::now(),
-        )
-    }
-
-    async fn start(self: Arc<Self>, campaign: CampaignRecord, policy: CampaignPolicy, target: TargetRecord) {
-        let admitted = self
-            .limits
-            .lock()
-            .await
-            .try_start(campaign.id.as_str(), std::time::Instant::now());
-        if !admitted {
-            // Over the limit after all (another campaign took the slot): hand back.
-            let _ = self
-                .svc
-                .store
-                .finish_attempt_unstarted(&target.id, &self.node)
-                .await;
-            return;
-        }
-        let sip_call_id = format!("{}@carecall", uuid::Uuid::new_v4());
-        let span = tracing::info_span!("target", campaign = %campaign.id, dossier = %target.dossier_code);
+    /// Places one claimed target's call in its own task.
+    fn start(
+        self: Arc<Self>,
+        campaign: CampaignRecord,
+        policy: CampaignPolicy,
+        target: TargetRecord,
+    ) {
+        let span =
+            tracing::info_span!("target", campaign = %campaign.id, dossier = %target.dossier_code);
         tokio::spawn(
             async move {
-                if let Err(e) = self.svc.store.mark_dialling(&target.id, &self.node, &sip_call_id).await {
+                let row = CallId::new_v4();
+                if let Err(e) = self
+                    .svc
+                    .store
+                    .mark_dialling(&target.id, &self.node, &row)
+                    .await
+                {
                     warn!(error = %e, "claim lost before dialling; not calling");
                     self.limits.lock().await.finished(campaign.id.as_str());
                     return;
@@ -151,39 +165,56 @@ impl Runner {
                     target: target.phone.clone(),
                     dialplan: campaign.dialplan.clone(),
                     dossier: Some(target.dossier_code.clone()),
-                    sip_call_id: Some(sip_call_id),
+                    row_id: Some(row),
                     campaign: Some((campaign.id.clone(), target.id.clone())),
+                    ..Default::default()
                 };
                 let disposition = match place_call(&self.svc, request).await {
                     Ok(report) => {
                         self.note_trunk(report.disposition, &report.reason).await;
-                        report.disposition.as_str().to_string()
+                        report.disposition
                     }
                     Err(e) => {
                         warn!(error = %e, "call not placed");
-                        "failed".to_string()
+                        Disposition::Failed
                     }
                 };
                 self.limits.lock().await.finished(campaign.id.as_str());
-                self.schedule_next(&policy, &target, &disposition).await;
+                self.schedule_next(&policy, &target, disposition).await;
             }
             .instrument(span),
         );
     }
 
-    async fn schedule_next(&self, policy: &CampaignPolicy, target: &TargetRecord, disposition: &str) {
+    async fn schedule_next(
+        &self,
+        policy: &CampaignPolicy,
+        target: &TargetRecord,
+        disposition: Disposition,
+    ) {
+        let attempts = target.attempts.saturating_add(1);
         let next = policy
             .retry
-            .next_attempt(disposition, target.attempts as u32 + 1, Utc::now(), &policy.windows);
+            .next_attempt(disposition, attempts, Utc::now(), &policy.windows);
         let (at, final_reason) = match &next {
             Next::Retry { at } => (Some(*at), None),
             Next::Final { reason } => (None, Some(format!("{reason:?}").to_lowercase())),
         };
-        info!(%disposition, ?next, "attempt finished");
+        info!(
+            disposition = disposition.as_str(),
+            ?next,
+            "attempt finished"
+        );
         if let Err(e) = self
             .svc
             .store
-            .finish_attempt(&target.id, &self.node, disposition, at, final_reason.as_deref())
+            .finish_attempt(
+                &target.id,
+                &self.node,
+                disposition.as_str(),
+                at,
+                final_reason.as_deref(),
+            )
             .await
         {
             warn!(error = %e, "could not record the attempt's outcome");
@@ -199,11 +230,18 @@ impl Runner {
             if n >= TRUNK_DOWN_AFTER {
                 let wait = Duration::from_secs(30).saturating_mul(n.min(10));
                 *self.backoff_until.lock().await = Some(tokio::time::Instant::now() + wait);
-                warn!(failures = n, backoff_secs = wait.as_secs(), "trunk down: backing off");
+                warn!(
+                    failures = n,
+                    backoff_secs = wait.as_secs(),
+                    "trunk down: backing off"
+                );
                 let _ = self
                     .svc
                     .store
-                    .raise_alarm("trunk_down", &format!("{n} calls in a row got no response from the trunk"))
+                    .raise_alarm(
+                        "trunk_down",
+                        &format!("{n} calls in a row got no response from the trunk"),
+                    )
                     .await;
             }
         } else if self.trunk_failures.swap(0, Ordering::SeqCst) > 0 {

@@ -111,6 +111,17 @@ impl Limits {
         self.per_campaign.insert(campaign, pacer);
     }
 
+    /// Sets a campaign's limit unless it has one with the same settings (called
+    /// every dialer tick; a changed setting replaces the pacer, keeping its counts).
+    pub fn ensure_campaign(&mut self, campaign: &str, pacer: Pacer) {
+        let same = self.per_campaign.get(campaign).is_some_and(|p| {
+            p.max_concurrent == pacer.max_concurrent && p.interval == pacer.interval
+        });
+        if !same {
+            self.set_campaign(campaign, pacer);
+        }
+    }
+
     /// Forgets a campaign's limit (once its last call has finished).
     pub fn remove_campaign(&mut self, campaign: &str) {
         self.per_campaign.remove(campaign);

@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::{ApiError, JsonBody};
 use super::AppState;
+use super::error::{ApiError, JsonBody};
 use crate::campaign::create::{self, CampaignSpec, CreateError};
 use crate::campaign::policy::CampaignPolicy;
 use crate::dialer::sampling::quota_report;
 use crate::intake;
-use crate::store::{CampaignId, UnitRecord};
+use crate::store::{CampaignId, CampaignStatus, UnitRecord};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -57,8 +57,15 @@ pub async fn import_dossiers(
     let store = s.store.clone();
     let units = s.store.units().await?;
     let resolve = move |u: &str| crate::campaign::resolve_unit(&units, u);
-    let numbered = rows.into_iter().enumerate().map(|(i, r)| (i + 1, r)).collect();
-    Ok(Json(intake::import_rows(&store, numbered, &resolve).await))
+    let numbered = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (i + 1, r))
+        .collect();
+    intake::import_rows(&store, numbered, &resolve)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 pub async fn campaigns(State(s): State<AppState>) -> ApiResult<Json<Value>> {
@@ -78,14 +85,15 @@ pub async fn create_campaign(
 
 /// The campaign, its progress and the state of each quota.
 pub async fn campaign(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = CampaignId::from(id);
+    let id = CampaignId(id);
     let record = s
         .store
         .campaign(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no campaign {id}")))?;
     let progress = s.store.campaign_progress(&id).await?;
-    let policy = CampaignPolicy::from_record(&record).map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let policy =
+        CampaignPolicy::from_record(&record).map_err(|e| ApiError::Conflict(e.to_string()))?;
     let elapsed = period_elapsed(&record, chrono::Utc::now());
     let mut quotas = Vec::new();
     for q in &policy.quotas {
@@ -113,12 +121,12 @@ pub async fn campaign_action(
     Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let status = match action.as_str() {
-        "start" | "resume" => "running",
-        "pause" => "paused",
-        "stop" => "stopped",
+        "start" | "resume" => CampaignStatus::Running,
+        "pause" => CampaignStatus::Paused,
+        "stop" => CampaignStatus::Stopped,
         other => return Err(ApiError::NotFound(format!("no campaign action {other:?}"))),
     };
-    let id = CampaignId::from(id);
+    let id = CampaignId(id);
     s.store.set_campaign_status(&id, status).await?;
     Ok(Json(json!({ "id": id, "status": status })))
 }
@@ -137,9 +145,15 @@ pub async fn add_do_not_call(
 ) -> ApiResult<Json<Value>> {
     let phone = crate::number::normalize(&body.phone, s.config.trunk.number_format)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let reason = if body.reason.is_empty() { "added through the API" } else { &body.reason };
+    let reason = if body.reason.is_empty() {
+        "added through the API"
+    } else {
+        &body.reason
+    };
     s.store.add_do_not_call(&phone, reason).await?;
-    Ok(Json(json!({ "phone": crate::pii::mask_phone(&phone), "listed": true })))
+    Ok(Json(
+        json!({ "phone": crate::pii::mask_phone(&phone), "listed": true }),
+    ))
 }
 
 pub async fn alarms(State(s): State<AppState>) -> ApiResult<Json<Value>> {

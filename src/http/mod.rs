@@ -33,9 +33,15 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/units", get(api::units).post(api::upsert_units))
         .route("/api/v1/dossiers", post(api::import_dossiers))
-        .route("/api/v1/campaigns", get(api::campaigns).post(api::create_campaign))
+        .route(
+            "/api/v1/campaigns",
+            get(api::campaigns).post(api::create_campaign),
+        )
         .route("/api/v1/campaigns/{id}", get(api::campaign))
-        .route("/api/v1/campaigns/{id}/{action}", post(api::campaign_action))
+        .route(
+            "/api/v1/campaigns/{id}/{action}",
+            post(api::campaign_action),
+        )
         .route("/api/v1/do-not-call", post(api::add_do_not_call))
         .route("/api/v1/alarms", get(api::alarms))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))

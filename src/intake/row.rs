@@ -16,7 +16,7 @@ use crate::number::{self, NumberError, NumberFormat};
 use crate::store::Dossier;
 
 /// Looks a unit up by its code or its exact name and returns its code.
-pub type UnitResolver<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type UnitResolver<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 /// The columns of a dossier file, in their documented order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -11,7 +11,7 @@ impl Store {
     /// Records a call being placed, with disposition `in_progress`.
     pub async fn start_call(&self, c: &NewCall) -> Result<CallId, StoreError> {
         const OP: &str = "start_call";
-        let id = CallId::new_v4();
+        let id = c.id.clone().unwrap_or_else(CallId::new_v4);
         sqlx::query(
             "INSERT INTO calls (id, dossier_code, sip_call_id, destination, caller_id, dialplan, \
              started_at, disposition) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -12,6 +12,7 @@
 
 mod alarms;
 mod calls;
+mod campaign_stats;
 mod campaign_types;
 mod campaigns;
 mod claims;

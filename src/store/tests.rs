@@ -97,6 +97,7 @@ async fn raw_sql_cannot_edit_or_delete_answers() {
     let store = memory_store().await;
     let call = store
         .start_call(&NewCall {
+            id: None,
             dossier_code: None,
             sip_call_id: None,
             destination: "0901234567".into(),

@@ -136,6 +136,8 @@ impl fmt::Debug for Dossier {
 /// What is known when a call is placed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewCall {
+    /// The row id to use (a dialer records it on the target before dialling); new if None.
+    pub id: Option<CallId>,
     pub dossier_code: Option<String>,
     pub sip_call_id: Option<String>,
     /// Phone number or SIP URI dialled.

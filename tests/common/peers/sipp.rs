@@ -64,7 +64,14 @@ impl Sipp {
             .arg(peers_dir().join("sipp").join(scenario))
             .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
             .args(["-p", &port.to_string(), "-mp", &media_port.to_string()])
-            .args(["-m", &calls.to_string(), "-nostdin", "-timeout", "240", "-timeout_error"])
+            .args([
+                "-m",
+                &calls.to_string(),
+                "-nostdin",
+                "-timeout",
+                "240",
+                "-timeout_error",
+            ])
             .args(["-trace_msg", "-message_file", "sipp_messages.log"])
             .args(["-trace_logs", "-log_file", "sipp_logs.log"])
             .args(["-trace_err", "-error_file", "sipp_errors.log"]);
