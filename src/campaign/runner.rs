@@ -25,6 +25,10 @@ use crate::store::{CallId, CampaignRecord, StoreError, TargetRecord};
 const TICK: Duration = Duration::from_millis(200);
 /// A claim outlives the longest call; renewed while the call runs.
 const LEASE: Duration = Duration::from_secs(15 * 60);
+/// A target whose call was cut off by a crash is not dialled again before this.
+const RECOVERY_RETRY: Duration = Duration::from_secs(30 * 60);
+/// Stale-claim recovery runs about once a minute.
+const RECOVER_EVERY_TICKS: u64 = 300;
 /// Consecutive unreachable-trunk failures that raise the `trunk_down` alarm.
 const TRUNK_DOWN_AFTER: u32 = 3;
 
@@ -59,21 +63,27 @@ impl Runner {
 
     /// Runs until `stop` is cancelled, then releases unstarted claims.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        match self
-            .svc
-            .store
-            .recover_stale(Utc::now(), Duration::from_secs(30 * 60))
-            .await
-        {
-            Ok(r) => info!(?r, "recovered targets left by stopped processes"),
-            Err(e) => warn!(error = %e, "could not recover stale targets"),
+        // Our own claims from before a restart (same node name) are taken back at
+        // once; a dialled one counts as interrupted and waits the retry window.
+        match self.svc.store.recover_node(&self.node, Utc::now(), RECOVERY_RETRY).await {
+            Ok(r) => info!(?r, "recovered this node's targets from before the restart"),
+            Err(e) => warn!(error = %e, "could not recover this node's targets"),
         }
         let mut ticker = tokio::time::interval(TICK);
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = ticker.tick() => {}
             }
+            // Other nodes' expired leases (a node that died) are recovered by
+            // whichever node looks first.
+            if ticks.is_multiple_of(RECOVER_EVERY_TICKS)
+                && let Err(e) = self.svc.store.recover_stale(Utc::now(), RECOVERY_RETRY).await
+            {
+                warn!(error = %e, "could not recover stale targets");
+            }
+            ticks += 1;
             if let Err(e) = self.clone().tick(Utc::now()).await {
                 warn!(error = %e, "dialer tick failed");
             }
