@@ -32,15 +32,86 @@ fn carecall(dir: &Path) -> Command {
 
 /// Writes the per-test config with the API on a free port and the shipped units.
 fn write_config(dir: &Path, trunk: &str) -> PathBuf {
-    let path = CarecallConfig::new(trunk).write(dir);
+    write_node_config(dir, trunk, "node-a", None)
+}
+
+/// The config of one dialer node; `db` replaces the test's SQLite file.
+fn write_node_config(dir: &Path, trunk: &str, node: &str, db: Option<&str>) -> PathBuf {
+    let mut cfg = CarecallConfig::new(trunk);
+    cfg.database_url = db.map(str::to_string);
+    let path = cfg.write(dir);
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
-        "\n[http]\nbind = \"127.0.0.1:0\"\n\n[dialer]\nnode = \"node-a\"\nmax_concurrent = 10\n\
+        "\n[http]\nbind = \"127.0.0.1:0\"\n\n[dialer]\nnode = \"{node}\"\nmax_concurrent = 10\n\
          calls_per_second = 5.0\nunits_file = \"{}\"\n",
         manifest_dir().join("data/units.csv").display()
     ));
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// `n` eligible dossiers (generic greeting: no field/place prompts), imported by the CLI.
+fn import_dossiers(dir: &Path, config: &Path, n: usize) {
+    let mut csv = CSV_HEADER.to_string();
+    for i in 1..=n {
+        csv.push_str(&format!(
+            "HS-{i:03},Đăng ký khai sinh,Khác,huyen-lap-vo.tan-my,cá nhân,Công dân {i},09130000{i:02},02/11/2026,05/11/2026\n"
+        ));
+    }
+    let file = dir.join("dossiers.csv");
+    std::fs::write(&file, csv).unwrap();
+    let out = carecall(dir)
+        .arg("--config")
+        .arg(config)
+        .args(["import", "dossiers"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Creates and starts a campaign over November 2026, open around the clock.
+fn start_campaign(api: &str, size: usize, max_concurrent: u32) -> String {
+    let spec = json!({
+        "name": "Khảo sát tháng 11",
+        "period_from": "2026-11-01", "period_to": "2026-11-30",
+        "size": size, "daily_target": 50, "max_concurrent": max_concurrent,
+        "calls_per_second": 5.0, "seed": 11,
+        "windows": {"weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "23:59"}]}
+    });
+    let (st, created, _) = http(
+        "POST",
+        &format!("{api}/api/v1/campaigns"),
+        Some(&spec.to_string()),
+    );
+    assert_eq!(st, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (st, body, _) = http("POST", &format!("{api}/api/v1/campaigns/{id}/start"), None);
+    assert_eq!(st, 200, "{body}");
+    id
+}
+
+/// Polls the campaign until `done(progress)` holds.
+fn wait_progress(
+    api: &str,
+    id: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (_, c, _) = http("GET", &format!("{api}/api/v1/campaigns/{id}"), None);
+        if done(&c["progress"]) {
+            return c["progress"].clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: {c}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn start_serve(dir: &Path, config: &Path) -> Serve {
@@ -69,7 +140,14 @@ fn start_serve(dir: &Path, config: &Path) -> Serve {
 /// One HTTP request with curl: (status, JSON body).
 fn http(method: &str, url: &str, body: Option<&str>) -> (u16, Value, String) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}\n%{content_type}", url]);
+    cmd.args([
+        "-sS",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}\n%{content_type}",
+        url,
+    ]);
     if let Some(b) = body {
         cmd.args(["-H", "content-type: application/json", "--data-binary", b]);
     }
@@ -122,16 +200,28 @@ fn campaign_samples_dials_and_completes_through_the_trunk() {
         .output()
         .unwrap();
     let report: Value = serde_json::from_slice(&import.stdout).unwrap_or(Value::Null);
-    assert!(import.status.success(), "{report} {}", String::from_utf8_lossy(&import.stderr));
+    assert!(
+        import.status.success(),
+        "{report} {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
     assert_eq!(report["inserted"], 5, "{report}");
 
     let mut serve = start_serve(&dir, &config);
     let api = serve.api.clone();
-    let (st, _, _) = http("POST", &format!("{api}/api/v1/do-not-call"), Some(r#"{"phone":"+84 912 000 004","reason":"test"}"#));
+    let (st, _, _) = http(
+        "POST",
+        &format!("{api}/api/v1/do-not-call"),
+        Some(r#"{"phone":"+84 912 000 004","reason":"test"}"#),
+    );
     assert_eq!(st, 200);
 
     // A malformed body is a problem+json 400 and creates nothing.
-    let (st, body, ctype) = http("POST", &format!("{api}/api/v1/campaigns"), Some(r#"{"name": 5"#));
+    let (st, body, ctype) = http(
+        "POST",
+        &format!("{api}/api/v1/campaigns"),
+        Some(r#"{"name": 5"#),
+    );
     assert_eq!(st, 400, "{body}");
     assert!(ctype.starts_with("application/problem+json"), "{ctype}");
     let (_, list, _) = http("GET", &format!("{api}/api/v1/campaigns"), None);
@@ -144,9 +234,16 @@ fn campaign_samples_dials_and_completes_through_the_trunk() {
         "size": 10, "daily_target": 10, "max_concurrent": 3, "calls_per_second": 5.0,
         "windows": always, "seed": 7
     });
-    let (st, created, _) = http("POST", &format!("{api}/api/v1/campaigns"), Some(&spec.to_string()));
+    let (st, created, _) = http(
+        "POST",
+        &format!("{api}/api/v1/campaigns"),
+        Some(&spec.to_string()),
+    );
     assert_eq!(st, 201, "{created}");
-    assert_eq!(created["targets"], 3, "DNC and not-returned dossiers excluded: {created}");
+    assert_eq!(
+        created["targets"], 3,
+        "DNC and not-returned dossiers excluded: {created}"
+    );
     assert_eq!(created["seed"], 7);
     let id = created["id"].as_str().unwrap().to_string();
     let (st, _, _) = http("POST", &format!("{api}/api/v1/campaigns/{id}/start"), None);
@@ -175,4 +272,126 @@ fn campaign_samples_dials_and_completes_through_the_trunk() {
     serve.peer.terminate(Duration::from_secs(10));
     let status = serve.peer.wait_timeout(Duration::ZERO);
     assert!(status.is_some_and(|s| s.success()), "serve exit {status:?}");
+}
+
+/// kill -9 of `serve` while two calls are in progress, then a restart: the calls
+/// are recorded as interrupted with the answers already given, the targets wait
+/// the retry window (nobody is dialled twice), and the new process takes over.
+#[test]
+fn kill_9_of_serve_never_dials_a_citizen_twice() {
+    let dir = test_dir("campaign_kill9");
+    let pcap = fixtures().join("survey_rfc4733.pcap");
+    let mut sipp = Sipp::start_calls(
+        &dir,
+        "uas_survey_answer.xml",
+        &[("pcap", &pcap.to_string_lossy())],
+        Transport::Udp,
+        4,
+    );
+    let config = write_config(&dir, &sipp.trunk_uri());
+    import_dossiers(&dir, &config, 2);
+    let mut serve = start_serve(&dir, &config);
+    let id = start_campaign(&serve.api, 2, 2);
+    wait_progress(&serve.api, &id, 20, "both calls dialling", |p| {
+        p["dialling"] == 2
+    });
+    // Consent is given at ~20 s of each call; kill after it is stored.
+    std::thread::sleep(Duration::from_secs(26));
+    Command::new("kill")
+        .args(["-9", &serve.peer.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(serve.peer.wait_timeout(Duration::from_secs(5)).is_some());
+    drop(serve);
+
+    let serve = start_serve(&dir, &config);
+    let progress = wait_progress(&serve.api, &id, 20, "targets recovered", |p| {
+        p["pending"] == 2
+    });
+    assert_eq!(progress["by_disposition"]["interrupted"], 2, "{progress}");
+    assert_eq!(progress["attempts"], 2, "{progress}");
+    // The dialer keeps running: nothing is re-dialled within the retry window.
+    std::thread::sleep(Duration::from_secs(5));
+    let (_, c, _) = http("GET", &format!("{}/api/v1/campaigns/{id}", serve.api), None);
+    assert_eq!(c["progress"]["dialling"], 0, "{c}");
+    let calls = sqlite_rows_with(&dir.join("carecall.db"), "interrupted");
+    let interrupted = calls.iter().filter(|(t, _)| t == "calls").count();
+    assert_eq!(
+        interrupted, 2,
+        "both calls recorded as interrupted: {calls:?}"
+    );
+    let consents = sqlite_rows_with(&dir.join("carecall.db"), "consent");
+    assert_eq!(
+        consents.iter().filter(|(t, _)| t == "answers").count(),
+        2,
+        "{consents:?}"
+    );
+    drop(serve);
+    let peer = sipp.wait(Duration::from_millis(100));
+    assert_eq!(peer.requests_received("INVITE"), 2, "{}", peer.describe());
+}
+
+/// Two `serve` processes on one PostgreSQL share a campaign: every target is
+/// called exactly once and both nodes place calls (each may run 2 at a time).
+#[test]
+fn two_nodes_on_postgresql_share_a_campaign() {
+    let Some(pg) = common::pg::PgServer::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(pg.fresh_database());
+    let dir = test_dir("campaign_two_nodes");
+    let pcap = fixtures().join("survey_rfc4733.pcap");
+    let mut sipp = Sipp::start_calls(
+        &dir,
+        "uas_survey_answer.xml",
+        &[("pcap", &pcap.to_string_lossy())],
+        Transport::Udp,
+        4,
+    );
+    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let config_a = write_node_config(&dir_a, &sipp.trunk_uri(), "node-a", Some(&url));
+    let config_b = write_node_config(&dir_b, &sipp.trunk_uri(), "node-b", Some(&url));
+    import_dossiers(&dir_a, &config_a, 4);
+    let a = start_serve(&dir_a, &config_a);
+    let b = start_serve(&dir_b, &config_b);
+    let id = start_campaign(&a.api, 4, 2);
+    let progress = wait_progress(&b.api, &id, 200, "campaign done", |p| p["done"] == 4);
+    assert_eq!(progress["by_disposition"]["completed"], 4, "{progress}");
+    assert_eq!(
+        progress["attempts"], 4,
+        "each target called once: {progress}"
+    );
+    let peer = sipp.wait(Duration::from_secs(20));
+    assert_eq!(peer.requests_received("INVITE"), 4, "{}", peer.describe());
+    for (node, d) in [("node-a", &dir_a), ("node-b", &dir_b)] {
+        let log = read_lossy(&d.join("serve.stderr"));
+        assert!(
+            log.contains("attempt finished"),
+            "{node} placed no call:\n{}",
+            tail(&log, 20)
+        );
+    }
+}
+
+/// A trunk that never answers: attempts fail (Timer B), are rescheduled, and
+/// after three in a row the `trunk_down` alarm is raised and health degrades.
+#[test]
+fn trunk_down_raises_an_alarm_and_reschedules() {
+    let dir = test_dir("campaign_trunk_down");
+    let dead = format!("sip:127.0.0.1:{}", free_udp_port());
+    let config = write_config(&dir, &dead);
+    import_dossiers(&dir, &config, 3);
+    let serve = start_serve(&dir, &config);
+    let id = start_campaign(&serve.api, 3, 3);
+    let progress = wait_progress(&serve.api, &id, 90, "attempts failed", |p| {
+        p["by_disposition"]["failed"] == 3 && p["pending"] == 3
+    });
+    assert_eq!(progress["attempts"], 3, "{progress}");
+    let (_, alarms, _) = http("GET", &format!("{}/api/v1/alarms", serve.api), None);
+    assert!(alarms.to_string().contains("trunk_down"), "{alarms}");
+    let (_, health, _) = http("GET", &format!("{}/api/v1/health", serve.api), None);
+    assert_eq!(health["status"], "degraded", "{health}");
 }

@@ -65,7 +65,12 @@ impl Runner {
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         // Our own claims from before a restart (same node name) are taken back at
         // once; a dialled one counts as interrupted and waits the retry window.
-        match self.svc.store.recover_node(&self.node, Utc::now(), RECOVERY_RETRY).await {
+        match self
+            .svc
+            .store
+            .recover_node(&self.node, Utc::now(), RECOVERY_RETRY)
+            .await
+        {
             Ok(r) => info!(?r, "recovered this node's targets from before the restart"),
             Err(e) => warn!(error = %e, "could not recover this node's targets"),
         }
@@ -79,7 +84,11 @@ impl Runner {
             // Other nodes' expired leases (a node that died) are recovered by
             // whichever node looks first.
             if ticks.is_multiple_of(RECOVER_EVERY_TICKS)
-                && let Err(e) = self.svc.store.recover_stale(Utc::now(), RECOVERY_RETRY).await
+                && let Err(e) = self
+                    .svc
+                    .store
+                    .recover_stale(Utc::now(), RECOVERY_RETRY)
+                    .await
             {
                 warn!(error = %e, "could not recover stale targets");
             }
