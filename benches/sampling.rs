@@ -22,10 +22,18 @@ const FIELDS: [&str; 6] = [
 ];
 
 fn sampling(c: &mut Criterion) {
+    // `cargo test --all-targets` / nextest list the benchmarks (`--list`): only the
+    // names must reach stdout, and the million dossiers need not be built.
+    if std::env::args().any(|a| a == "--list") {
+        for size in [25, 7_000] {
+            println!("sampling/draw {size} of 1M: benchmark");
+        }
+        return;
+    }
     let units = UnitTree::shipped().expect("data/units.csv parses");
     let t = Instant::now();
     let dossiers = synthetic_year(&units, &FIELDS, 1_000_000, 2025);
-    println!(
+    eprintln!(
         "generated {} synthetic dossiers in {:?}",
         dossiers.len(),
         t.elapsed()
@@ -47,7 +55,7 @@ fn sampling(c: &mut Criterion) {
         let rule = SampleRule::new(from, to, size);
         let t = Instant::now();
         let s = draw(&dossiers, &rule, &exclusions, &units, 1, now);
-        println!(
+        eprintln!(
             "draw {size} of {}: {:?} (one run; {} strata, excluded {:?})",
             dossiers.len(),
             t.elapsed(),

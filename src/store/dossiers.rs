@@ -52,7 +52,7 @@ impl Store {
     }
 }
 
-fn dossier_from_row(r: &AnyRow, op: &'static str) -> Result<Dossier, StoreError> {
+pub(super) fn dossier_from_row(r: &AnyRow, op: &'static str) -> Result<Dossier, StoreError> {
     Ok(Dossier {
         code: col(r, op, "code")?,
         procedure: col(r, op, "procedure")?,

@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 
+use super::dossiers::dossier_from_row;
 use super::error::classify;
 use super::targets::placeholders;
 use super::types::{Dossier, to_ms};
-use super::{Store, StoreError, col, ts, ts_opt};
+use super::{Store, StoreError, col, ts};
 
 /// Phone numbers per query in [`Store::last_surveyed`].
 const PHONE_CHUNK: usize = 500;
@@ -189,22 +190,6 @@ fn collect_latest(
             .or_insert(at);
     }
     Ok(())
-}
-
-/// The same mapping as `dossiers.rs` (private there).
-fn dossier_from_row(r: &AnyRow, op: &'static str) -> Result<Dossier, StoreError> {
-    Ok(Dossier {
-        code: col(r, op, "code")?,
-        procedure: col(r, op, "procedure")?,
-        field: col(r, op, "field")?,
-        unit_code: col(r, op, "unit_code")?,
-        applicant_kind: col(r, op, "applicant_kind")?,
-        applicant_name: col(r, op, "applicant_name")?,
-        phone: col(r, op, "phone")?,
-        received_at: ts_opt(r, op, "received_at")?,
-        returned_at: ts_opt(r, op, "returned_at")?,
-        created_at: ts(r, op, "created_at")?,
-    })
 }
 
 #[cfg(test)]

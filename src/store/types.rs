@@ -52,10 +52,11 @@ pub mod response_status {
     pub const INTERRUPTED: &str = "interrupted";
 }
 
+/// Declares a TEXT UUID id newtype (used by `campaign_types.rs` too).
 macro_rules! text_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub String);
 
@@ -77,6 +78,8 @@ macro_rules! text_id {
         }
     };
 }
+
+pub(super) use text_id;
 
 text_id!(
     /// Id of a row in `calls`.
