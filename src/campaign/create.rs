@@ -176,8 +176,14 @@ fn validate(spec: &CampaignSpec) -> Result<(), CreateError> {
     if spec.daily_target == 0 || spec.max_concurrent == 0 || spec.calls_per_second <= 0.0 {
         return bad("daily_target, max_concurrent and calls_per_second must be positive");
     }
-    if !matches!(spec.mode.as_str(), "ivr" | "operator") {
-        return bad("mode must be ivr or operator");
+    match spec.mode.as_str() {
+        "ivr" => {}
+        "operator" => {
+            return bad(
+                "operator campaigns need live operators, which this version does not have yet; use mode \"ivr\"",
+            );
+        }
+        _ => return bad("mode must be ivr or operator"),
     }
     Ok(())
 }

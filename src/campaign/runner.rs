@@ -19,7 +19,7 @@ use super::policy::CampaignPolicy;
 use crate::call::{CallRequest, CallServices, Disposition, place_call};
 use crate::dialer::pacing::{Limits, Pacer};
 use crate::dialer::schedule::Next;
-use crate::store::{CallId, CampaignRecord, StoreError, TargetRecord};
+use crate::store::{CallId, CampaignMode, CampaignRecord, StoreError, TargetRecord};
 
 /// How often the loop looks for due targets (finer than the pacing it serves).
 const TICK: Duration = Duration::from_millis(200);
@@ -109,6 +109,11 @@ impl Runner {
             return Ok(());
         }
         for campaign in self.svc.store.running_campaigns().await? {
+            if campaign.mode == CampaignMode::Operator {
+                // Operator campaigns dial only when an operator is free: that
+                // needs the live-operator feature; never run them as IVR calls.
+                continue;
+            }
             let policy = match CampaignPolicy::from_record(&campaign) {
                 Ok(p) => p,
                 Err(e) => {
