@@ -232,3 +232,48 @@ async fn candidates(store: &Store, rule: &SampleRule) -> Result<Vec<Candidate>, 
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> CampaignSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": "Tháng 11", "period_from": "2026-11-01", "period_to": "2026-11-30", "size": 25
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_plan() {
+        let s = spec();
+        assert_eq!(s.daily_target, 25);
+        assert_eq!(s.recent_days, 90);
+        assert_eq!(s.dialplan, "survey-1022");
+        validate(&s).unwrap();
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_a_reason() {
+        let cases: [(fn(&mut CampaignSpec), &str); 5] = [
+            (|s| s.name = " ".into(), "name"),
+            (
+                |s| s.period_to = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+                "period_to",
+            ),
+            (|s| s.size = 0, "size"),
+            (|s| s.calls_per_second = 0.0, "calls_per_second"),
+            (|s| s.mode = "operator".into(), "operator"),
+        ];
+        for (break_it, word) in cases {
+            let mut s = spec();
+            break_it(&mut s);
+            let err = validate(&s).unwrap_err().to_string();
+            assert!(err.contains(word), "{err}");
+        }
+        let unknown = serde_json::from_value::<CampaignSpec>(serde_json::json!({
+            "name": "x", "period_from": "2026-11-01", "period_to": "2026-11-30", "size": 1, "sise": 2
+        }));
+        assert!(unknown.is_err(), "unknown fields are errors");
+    }
+}
