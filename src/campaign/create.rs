@@ -253,9 +253,11 @@ mod tests {
         validate(&s).unwrap();
     }
 
+    type Breaker = fn(&mut CampaignSpec);
+
     #[test]
     fn bad_specs_are_refused_with_a_reason() {
-        let cases: [(fn(&mut CampaignSpec), &str); 5] = [
+        let cases: [(Breaker, &str); 5] = [
             (|s| s.name = " ".into(), "name"),
             (
                 |s| s.period_to = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
