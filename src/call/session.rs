@@ -111,6 +111,8 @@ impl MediaSession {
         let actions = engine.start(now);
         self.engine = Some(engine);
         self.started = now;
+        // The no-media clock starts at the answer, not at early media.
+        self.last_rtp = None;
         self.apply(actions);
     }
 
@@ -126,6 +128,20 @@ impl MediaSession {
 
     pub fn remote(&self) -> &Negotiated {
         &self.remote
+    }
+
+    /// The citizen hung up: the engine closes an open spoken answer and keeps
+    /// the reason of a closing prompt that was playing.
+    pub fn peer_hung_up(&mut self, now: Instant) {
+        self.event(Event::PeerHangup, now);
+    }
+
+    /// How the dialplan ended, if it did (a plain hang-up mid-survey is not an end).
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.engine
+            .as_ref()
+            .and_then(|e| e.finished().cloned())
+            .filter(|r| *r != EndReason::PeerHangup)
     }
 
     pub fn had_input(&self) -> bool {

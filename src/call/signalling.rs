@@ -203,10 +203,19 @@ impl Call<'_> {
                 step = Step::HangUp;
             }
         }
-        let events: Vec<SessionEvent> = session.drain_events().collect();
+        if let Some(s) = self.drain_session() {
+            step = s;
+        }
+        step
+    }
+
+    /// Handles what the media session asked for since the last call.
+    fn drain_session(&mut self) -> Option<Step> {
+        let events: Vec<SessionEvent> = self.session.as_mut()?.drain_events().collect();
+        let mut step = None;
         for event in events {
             if let Some(s) = self.on_session_event(event) {
-                step = s;
+                step = Some(s);
             }
         }
         step
@@ -420,6 +429,13 @@ impl Call<'_> {
             TerminatedReason::UasBye => {
                 info!("the citizen hung up");
                 self.outcome.peer_hung_up = true;
+                if let Some(s) = self.session.as_mut() {
+                    s.peer_hung_up(Instant::now().into_std());
+                }
+                self.drain_session();
+                if self.outcome.end_reason.is_none() {
+                    self.outcome.end_reason = self.session.as_ref().and_then(|s| s.end_reason());
+                }
                 Step::Ended
             }
             // Before the answer the final response (from the INVITE task) decides.
@@ -501,6 +517,8 @@ impl Call<'_> {
             self.svc.agent.dialogs().remove_dialog(&leg.dialog.id());
             leg.result.abort();
         }
+        // Answers the session produced in its last moments (a key just before BYE).
+        self.drain_session();
         let had_input = self.session.as_ref().is_some_and(|s| s.had_input());
         let stats = self.session.as_ref().map(|s| s.stats.clone());
         let recording = match self.session.take() {

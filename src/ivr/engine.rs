@@ -165,7 +165,14 @@ impl Engine {
             Event::Frame { voiced } => self.on_frame(voiced, now),
             Event::PeerHangup => {
                 self.close_clip(&mut out);
-                self.stop(EndReason::PeerHangup);
+                // A hang-up during the closing prompt (thanks, goodbye, "we will
+                // not call again") does not change how the dialplan ended: the
+                // citizen declined, asked not to be called, or completed.
+                let reason = match &self.phase {
+                    Phase::Closing(reason) => reason.clone(),
+                    _ => EndReason::PeerHangup,
+                };
+                self.stop(reason);
             }
         }
         out

@@ -301,3 +301,14 @@ fn caller_hanging_up_mid_answer_keeps_the_clip() {
     assert_eq!(c.event(Event::Digit('1')), []);
     assert_eq!(c.engine.poll_timeout(), None);
 }
+
+#[test]
+fn hanging_up_during_the_goodbye_keeps_do_not_call() {
+    let mut c = Call::survey();
+    c.reach_question("consent");
+    c.played();
+    assert_eq!(c.keys("9"), [value("consent", "9"), play(&["do_not_call"])]);
+    // The citizen hangs up before "we will not call again" ends.
+    assert_eq!(c.event(Event::PeerHangup), []);
+    assert_eq!(c.engine.finished(), Some(&EndReason::DoNotCall));
+}
