@@ -98,6 +98,13 @@ pub fn normalize(input: &str, format: NumberFormat) -> Result<String, NumberErro
 }
 
 /// Whether `input` is a number [`normalize`] accepts.
+/// The form numbers are stored and compared in (do-not-call list, dossiers,
+/// surveyed numbers): national `0xxxxxxxxx`; anything that is not a Vietnamese
+/// number (a SIP URI) is kept as given. The trunk's format is only for dialling.
+pub fn canonical(number: &str) -> String {
+    normalize(number, NumberFormat::National).unwrap_or_else(|_| number.to_string())
+}
+
 pub fn is_valid(input: &str) -> bool {
     normalize(input, NumberFormat::National).is_ok()
 }

@@ -49,7 +49,10 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         Err(e) => warn!(error = %e, "could not scan recordings for repair"),
     }
     let prompts = Arc::new(PromptStore::open(&config.ivr.prompts_dir)?);
+    let route = TrunkRoute::from_config(&config.trunk)?;
+    let bind = config.sip_bind()?;
     let public_ip = match config.sip.public_addr.trim() {
+        "" if bind.ip().is_unspecified() => outbound_ip(&route.domain).await,
         "" => None,
         s => Some(
             s.parse()
@@ -57,13 +60,12 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         ),
     };
     let agent = SipAgent::start(
-        config.sip_bind()?,
+        bind,
         public_ip,
         &config.sip.user_agent,
         Arc::new(OutboundOnly),
     )
     .await?;
-    let route = TrunkRoute::from_config(&config.trunk)?;
     let registration = if config.trunk.register {
         Some(register(&agent, &route, config.trunk.register_expires_secs).await)
     } else {
@@ -80,6 +82,27 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         prompts,
         registration,
     })
+}
+
+/// The local address the kernel would use toward the trunk: what Contact and SDP
+/// must carry when bound to 0.0.0.0 without `sip.public_addr` (no packet is sent).
+async fn outbound_ip(trunk: &str) -> Option<std::net::IpAddr> {
+    let target = if trunk.contains(':') && !trunk.starts_with('[') {
+        trunk.to_string()
+    } else {
+        format!("{trunk}:5060")
+    };
+    let addr = tokio::net::lookup_host(target).await.ok()?.next()?;
+    let any: std::net::SocketAddr = if addr.is_ipv4() {
+        "0.0.0.0:0".parse().ok()?
+    } else {
+        "[::]:0".parse().ok()?
+    };
+    let sock = tokio::net::UdpSocket::bind(any).await.ok()?;
+    sock.connect(addr).await.ok()?;
+    let ip = sock.local_addr().ok()?.ip();
+    info!(%ip, "advertising the address that routes to the trunk");
+    Some(ip)
 }
 
 /// Starts the trunk registration and waits (briefly) for its first result, so

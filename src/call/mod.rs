@@ -142,7 +142,11 @@ pub async fn place_call(svc: &CallServices, req: CallRequest) -> Result<CallRepo
         None => None,
     };
     let target = resolve_target(svc, &req.target)?;
-    if svc.store.is_do_not_call(&target).await? {
+    if svc
+        .store
+        .is_do_not_call(&crate::number::canonical(&target))
+        .await?
+    {
         return Err(CallError::DoNotCall(crate::pii::mask_phone(&target)));
     }
     let call_id = req

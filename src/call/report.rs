@@ -287,7 +287,10 @@ async fn apply(
             match destination {
                 Some(d) => {
                     store
-                        .add_do_not_call(d, "citizen pressed 9 in the survey")
+                        .add_do_not_call(
+                            &crate::number::canonical(d),
+                            "citizen pressed 9 in the survey",
+                        )
                         .await
                 }
                 None => Ok(()),

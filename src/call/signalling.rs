@@ -37,7 +37,9 @@ pub(super) async fn run(
     vars: HashMap<String, String>,
     dossier: Option<Dossier>,
 ) -> Result<CallReport, CallError> {
-    let socket = svc.ports.bind(svc.agent.advertised_ip()).await?;
+    // Bound where SIP is bound (0.0.0.0 behind NAT); the SDP carries the
+    // advertised address instead.
+    let socket = svc.ports.bind(svc.agent.local_addr().ip()).await?;
     let rtp_port = socket.local_addr().map_err(|e| {
         CallError::Recording(crate::media::recorder::RecordingError::Io {
             path: "rtp socket".into(),
@@ -378,7 +380,29 @@ impl Call<'_> {
 
     /// Re-INVITE (hold, resume, session refresh) or UPDATE.
     async fn on_update(&mut self, req: &Request, handle: TransactionHandle) {
-        if req.method != Method::Invite || req.body.is_empty() {
+        if req.body.is_empty() {
+            if req.method == Method::Invite
+                && let Some(session) = self.session.as_ref()
+            {
+                // RFC 3261 §14.2: an offerless re-INVITE (session refresh) gets
+                // our offer in the 200 OK: the current session, same version.
+                let port = self.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+                let offer = sdp::build_offer(
+                    self.svc.agent.advertised_ip(),
+                    port,
+                    &[session.remote().codec],
+                    self.svc.config.media.telephone_event_pt,
+                    self.sdp_session,
+                    self.sdp_version,
+                );
+                let ct = Header::ContentType("application/sdp".into());
+                handle
+                    .respond(StatusCode::OK, Some(vec![ct]), Some(offer.into_bytes()))
+                    .await
+                    .ok();
+                return;
+            }
+            // UPDATE without a body: a session-timer refresh (RFC 4028).
             handle.reply(StatusCode::OK).await.ok();
             return;
         }
@@ -452,6 +476,11 @@ impl Call<'_> {
             Ok(Ok((_, Some(resp)))) if resp.status_code.kind() == StatusCodeKind::Successful => {
                 if self.answered {
                     Step::Continue
+                } else if self.outcome.ring_timeout {
+                    // RFC 3261 §9.1: a 2xx crossed our CANCEL; rsipstack ACKs and
+                    // BYEs it. The citizen answered too late: still no answer.
+                    info!("200 OK crossed the CANCEL: ended, counted as no answer");
+                    Step::Ended
                 } else {
                     self.on_answer(resp)
                 }

@@ -125,7 +125,8 @@ pub async fn create(
                 .ok_or_else(|| CreateError::Invalid("mode must be ivr or operator".into()))?,
             dialplan: spec.dialplan.clone(),
             period_from: local_day_start(&policy.windows, spec.period_from),
-            period_to: local_day_start(&policy.windows, spec.period_to),
+            // Stored exclusive, as the sample's rule: the last day is included.
+            period_to: policy.rule.returned_to,
             daily_target: spec.daily_target,
             max_concurrent: spec.max_concurrent,
             calls_per_second: spec.calls_per_second,

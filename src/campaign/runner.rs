@@ -16,15 +16,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
 use super::policy::CampaignPolicy;
-use crate::call::{CallRequest, CallServices, Disposition, place_call};
+use crate::call::{CallError, CallRequest, CallServices, Disposition, place_call};
 use crate::dialer::pacing::{Limits, Pacer};
 use crate::dialer::schedule::Next;
 use crate::store::{CallId, CampaignMode, CampaignRecord, StoreError, TargetRecord};
 
 /// How often the loop looks for due targets (finer than the pacing it serves).
 const TICK: Duration = Duration::from_millis(200);
-/// A claim outlives the longest call; renewed while the call runs.
-const LEASE: Duration = Duration::from_secs(15 * 60);
+/// A claim outlives the longest call (ring timeout + the dialplan's 15 min
+/// limit + teardown and database retries), so a live call is never recovered.
+const LEASE: Duration = Duration::from_secs(30 * 60);
 /// A target whose call was cut off by a crash is not dialled again before this.
 const RECOVERY_RETRY: Duration = Duration::from_secs(30 * 60);
 /// Stale-claim recovery runs about once a minute.
@@ -134,16 +135,17 @@ impl Runner {
                 campaign.id.as_str(),
                 Pacer::new(campaign.max_concurrent as usize, campaign.calls_per_second),
             );
-            // One claim per admitted start: pacing decides, the database hands out
-            // targets, so two nodes never get the same citizen.
+            // Pacing is asked first and charged only when a target was claimed,
+            // so a campaign with nothing due never takes another's turn.
             while left_today > 0 {
                 let id = campaign.id.as_str();
-                if !self
+                let may = self
                     .limits
                     .lock()
                     .await
-                    .try_start(id, std::time::Instant::now())
-                {
+                    .next_start(id, std::time::Instant::now())
+                    .is_some_and(|t| t <= std::time::Instant::now());
+                if !may {
                     break;
                 }
                 let Some(target) = self
@@ -153,9 +155,28 @@ impl Runner {
                     .await?
                     .pop()
                 else {
-                    self.limits.lock().await.finished(id);
                     break;
                 };
+                if target.attempts >= policy.retry.max_attempts {
+                    // e.g. the last allowed attempt was cut off by a crash.
+                    self.svc
+                        .store
+                        .close_target(&target.id, &self.node, "max_attempts")
+                        .await?;
+                    continue;
+                }
+                if !self
+                    .limits
+                    .lock()
+                    .await
+                    .try_start(id, std::time::Instant::now())
+                {
+                    self.svc
+                        .store
+                        .defer_target(&target.id, &self.node, now)
+                        .await?;
+                    break;
+                }
                 left_today -= 1;
                 self.clone().start(campaign.clone(), policy.clone(), target);
             }
@@ -193,21 +214,45 @@ impl Runner {
                     campaign: Some((campaign.id.clone(), target.id.clone())),
                     ..Default::default()
                 };
-                let disposition = match place_call(&self.svc, request).await {
-                    Ok(report) => {
-                        self.note_trunk(report.disposition, &report.reason).await;
-                        report.disposition
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "call not placed");
-                        Disposition::Failed
-                    }
-                };
+                let result = place_call(&self.svc, request).await;
                 self.limits.lock().await.finished(campaign.id.as_str());
-                self.schedule_next(&policy, &target, disposition).await;
+                match result {
+                    Ok(report) => {
+                        let _ = self.svc.store.clear_alarm("call_setup").await;
+                        self.note_trunk(report.disposition, &report.reason).await;
+                        self.schedule_next(&policy, &target, report.disposition)
+                            .await;
+                    }
+                    Err(CallError::DoNotCall(_)) => {
+                        // Listed after the sample was drawn: never call.
+                        self.schedule_next(&policy, &target, Disposition::DoNotCall)
+                            .await;
+                    }
+                    Err(e) => self.not_placed(&target, &e).await,
+                }
             }
             .instrument(span),
         );
+    }
+
+    /// The call could not be set up at all (our fault, not the citizen's): the
+    /// target waits without losing an attempt, and an alarm says why.
+    async fn not_placed(&self, target: &TargetRecord, e: &CallError) {
+        warn!(error = %e, "call not placed; target deferred");
+        let until = Utc::now() + chrono::Duration::minutes(10);
+        if let Err(e) = self
+            .svc
+            .store
+            .defer_target(&target.id, &self.node, until)
+            .await
+        {
+            warn!(error = %e, "could not defer the target");
+        }
+        let _ = self
+            .svc
+            .store
+            .raise_alarm("call_setup", &format!("calls cannot be placed: {e}"))
+            .await;
     }
 
     async fn schedule_next(

@@ -143,7 +143,7 @@ pub async fn add_do_not_call(
     State(s): State<AppState>,
     JsonBody(body): JsonBody<DoNotCall>,
 ) -> ApiResult<Json<Value>> {
-    let phone = crate::number::normalize(&body.phone, s.config.trunk.number_format)
+    let phone = crate::number::normalize(&body.phone, crate::number::NumberFormat::National)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let reason = if body.reason.is_empty() {
         "added through the API"

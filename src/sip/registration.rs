@@ -49,7 +49,13 @@ pub fn spawn(
 ) -> watch::Receiver<RegistrationState> {
     let (tx, rx) = watch::channel(RegistrationState::Pending);
     tokio::spawn(async move {
-        let server = match parse_uri(&format!("sip:{}", route.domain)) {
+        // The transport comes from the Request-URI: keep REGISTER on the
+        // trunk's transport (a TCP-only carrier never sees a UDP REGISTER).
+        let transport = match route.transport {
+            rsipstack::sip::Transport::Tcp => ";transport=tcp",
+            _ => "",
+        };
+        let server = match parse_uri(&format!("sip:{}{transport}", route.domain)) {
             Ok(u) => u,
             Err(e) => {
                 tx.send_replace(RegistrationState::Failed {

@@ -197,6 +197,33 @@ impl Store {
             .await
     }
 
+    /// Puts a target `node` holds (claimed, or marked dialling but never placed)
+    /// back to pending until `until`, without counting an attempt: for calls
+    /// that could not even be set up (bad dialplan, no free RTP port, database
+    /// trouble), so a fault of ours does not use up the citizen's attempts.
+    pub async fn defer_target(
+        &self,
+        target: &TargetId,
+        node: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "defer_target";
+        let done = sqlx::query(
+            "UPDATE campaign_targets SET state = 'pending', next_attempt_at = $1, claimed_by = NULL, \
+             lease_until = NULL, updated_at = $2 \
+             WHERE id = $3 AND claimed_by = $4 AND state IN ('claimed', 'dialling')",
+        )
+        .bind(to_ms(until))
+        .bind(to_ms(Utc::now()))
+        .bind(target.as_str())
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        self.expect_claimed(OP, target, node, done.rows_affected())
+            .await
+    }
+
     /// Extends the lease of those of `targets` that `node` still holds (claimed
     /// or dialling) to `until`, for calls that outlast the lease. Returns how
     /// many were extended; fewer than asked means claims were lost.
