@@ -19,7 +19,9 @@ use super::policy::CampaignPolicy;
 use crate::call::{CallError, CallRequest, CallServices, Disposition, place_call};
 use crate::dialer::pacing::{Limits, Pacer};
 use crate::dialer::schedule::Next;
-use crate::store::{CallId, CampaignMode, CampaignRecord, StoreError, TargetRecord};
+use crate::store::{
+    CallId, CampaignMode, CampaignRecord, CampaignStatus, StoreError, TargetRecord,
+};
 
 /// How often the loop looks for due targets (finer than the pacing it serves).
 const TICK: Duration = Duration::from_millis(200);
@@ -84,14 +86,18 @@ impl Runner {
             }
             // Other nodes' expired leases (a node that died) are recovered by
             // whichever node looks first.
-            if ticks.is_multiple_of(RECOVER_EVERY_TICKS)
-                && let Err(e) = self
+            if ticks.is_multiple_of(RECOVER_EVERY_TICKS) {
+                if let Err(e) = self
                     .svc
                     .store
                     .recover_stale(Utc::now(), RECOVERY_RETRY)
                     .await
-            {
-                warn!(error = %e, "could not recover stale targets");
+                {
+                    warn!(error = %e, "could not recover stale targets");
+                }
+                if let Err(e) = self.finish_done_campaigns().await {
+                    warn!(error = %e, "could not close finished campaigns");
+                }
             }
             ticks += 1;
             if let Err(e) = self.clone().tick(Utc::now()).await {
@@ -179,6 +185,23 @@ impl Runner {
                 }
                 left_today -= 1;
                 self.clone().start(campaign.clone(), policy.clone(), target);
+            }
+        }
+        Ok(())
+    }
+
+    /// A running campaign whose every target is done is finished.
+    async fn finish_done_campaigns(&self) -> Result<(), StoreError> {
+        for c in self.svc.store.running_campaigns().await? {
+            let p = self.svc.store.campaign_progress(&c.id).await?;
+            if p.total() > 0 && p.done == p.total() {
+                info!(campaign = %c.id, "every target done: campaign finished");
+                // Another node may have finished it first: that is fine.
+                let _ = self
+                    .svc
+                    .store
+                    .set_campaign_status(&c.id, CampaignStatus::Finished)
+                    .await;
             }
         }
         Ok(())
