@@ -30,6 +30,18 @@ fn carecall(dir: &Path) -> Command {
     cmd
 }
 
+/// sipp as the trunk, answering `calls` survey calls with the timeline's answers.
+fn survey_trunk(dir: &Path, calls: u32) -> Sipp {
+    let pcap = fixtures().join("survey_rfc4733.pcap");
+    Sipp::start_calls(
+        dir,
+        "uas_survey_answer.xml",
+        &[("pcap", &pcap.to_string_lossy())],
+        Transport::Udp,
+        calls,
+    )
+}
+
 /// Writes the per-test config with the API on a free port and the shipped units.
 fn write_config(dir: &Path, trunk: &str) -> PathBuf {
     write_node_config(dir, trunk, "node-a", None)
@@ -166,14 +178,7 @@ const CSV_HEADER: &str =
 #[test]
 fn campaign_samples_dials_and_completes_through_the_trunk() {
     let dir = test_dir("campaign_e2e");
-    let pcap = fixtures().join("survey_rfc4733.pcap");
-    let mut sipp = Sipp::start_calls(
-        &dir,
-        "uas_survey_answer.xml",
-        &[("pcap", &pcap.to_string_lossy())],
-        Transport::Udp,
-        3,
-    );
+    let mut sipp = survey_trunk(&dir, 3);
     let config = write_config(&dir, &sipp.trunk_uri());
 
     // Five dossiers: three eligible, one whose citizen refuses calls, one not returned yet.
@@ -280,14 +285,7 @@ fn campaign_samples_dials_and_completes_through_the_trunk() {
 #[test]
 fn kill_9_of_serve_never_dials_a_citizen_twice() {
     let dir = test_dir("campaign_kill9");
-    let pcap = fixtures().join("survey_rfc4733.pcap");
-    let mut sipp = Sipp::start_calls(
-        &dir,
-        "uas_survey_answer.xml",
-        &[("pcap", &pcap.to_string_lossy())],
-        Transport::Udp,
-        4,
-    );
+    let mut sipp = survey_trunk(&dir, 4);
     let config = write_config(&dir, &sipp.trunk_uri());
     import_dossiers(&dir, &config, 2);
     let mut serve = start_serve(&dir, &config);
@@ -341,14 +339,7 @@ fn two_nodes_on_postgresql_share_a_campaign() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = rt.block_on(pg.fresh_database());
     let dir = test_dir("campaign_two_nodes");
-    let pcap = fixtures().join("survey_rfc4733.pcap");
-    let mut sipp = Sipp::start_calls(
-        &dir,
-        "uas_survey_answer.xml",
-        &[("pcap", &pcap.to_string_lossy())],
-        Transport::Udp,
-        4,
-    );
+    let mut sipp = survey_trunk(&dir, 4);
     let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
     std::fs::create_dir_all(&dir_a).unwrap();
     std::fs::create_dir_all(&dir_b).unwrap();
