@@ -8,9 +8,12 @@
 //!
 //! Survey answers are append-only: a changed answer is a new row with the next
 //! revision, and triggers refuse UPDATE and DELETE on `answers`, because survey
-//! results must never be silently edited (brief, seed 004).
+//! results must never be silently edited (brief, seed 004). Each answer is also
+//! a link of a hash chain (`audit.rs`), so that an edit made behind the
+//! triggers' back is found by [`Store::verify_chain`].
 
 mod alarms;
+mod audit;
 mod calls;
 mod campaign_stats;
 mod campaign_types;
@@ -27,6 +30,7 @@ mod targets;
 mod types;
 mod units;
 
+pub use audit::{BreakReason, BrokenLink, ChainReport, ChainRow, GENESIS, answer_hash};
 pub use campaign_types::{
     AlarmId, AlarmRecord, CampaignId, CampaignMode, CampaignProgress, CampaignRecord,
     CampaignStatus, NewCampaign, NewTarget, RecoveredCounts, TargetId, TargetRecord, TargetState,

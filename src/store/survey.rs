@@ -62,34 +62,13 @@ impl Store {
         Ok(())
     }
 
-    /// Appends an answer as the next revision of its key. One statement, so the
-    /// revision is computed and written atomically; the UNIQUE (response, key,
-    /// revision) constraint refuses a concurrent duplicate instead of hiding it.
+    /// Appends an answer as the next revision of its key and the next link of
+    /// the answers' hash chain (see `audit.rs`), in one transaction serialised
+    /// on the chain head; the UNIQUE (response, key, revision) constraint still
+    /// refuses a duplicate instead of hiding it.
     /// An unknown response gives [`StoreError::Constraint`].
     pub async fn add_answer(&self, r: &ResponseId, a: &NewAnswer) -> Result<AnswerId, StoreError> {
-        const OP: &str = "add_answer";
-        let id = AnswerId::new_v4();
-        sqlx::query(
-            "INSERT INTO answers (id, response_id, key, revision, kind, value, why, offset_ms, \
-             clip_path, clip_ms, clip_sha256, answered_at) \
-             SELECT $1, $2, $3, COALESCE(MAX(revision), 0) + 1, $4, $5, $6, $7, $8, $9, $10, $11 \
-             FROM answers WHERE response_id = $2 AND key = $3",
-        )
-        .bind(id.as_str())
-        .bind(r.as_str())
-        .bind(&a.key)
-        .bind(a.kind.as_str())
-        .bind(a.value.as_deref())
-        .bind(a.why.as_deref())
-        .bind(a.offset_ms)
-        .bind(a.clip_path.as_deref())
-        .bind(a.clip_seconds.map(seconds_to_ms))
-        .bind(a.clip_sha256.as_deref())
-        .bind(to_ms(a.answered_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|e| classify(OP, e))?;
-        Ok(id)
+        self.append_answer(r, a, None, None).await
     }
 
     /// Every revision of every answer of a response, oldest first.
@@ -129,7 +108,7 @@ impl Store {
 /// would be simpler, but sqlx 0.9's Any driver binds `None::<f64>` as a float4
 /// NULL on PostgreSQL; the statement is then prepared and cached with a float4
 /// parameter and the next `Some(f64)` fails ("incorrect binary data format").
-fn seconds_to_ms(s: f64) -> i64 {
+pub(super) fn seconds_to_ms(s: f64) -> i64 {
     (s * 1000.0).round() as i64
 }
 
