@@ -115,9 +115,13 @@ impl fmt::Display for BreakReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             BreakReason::ContentHash => "content does not match its hash (row edited)",
-            BreakReason::PrevHash => "prev_hash does not link to the row before (row inserted or removed)",
+            BreakReason::PrevHash => {
+                "prev_hash does not link to the row before (row inserted or removed)"
+            }
             BreakReason::SeqGap => "seq gap (row removed)",
-            BreakReason::HeadMismatch => "chain head does not match the last row (rows removed at the end)",
+            BreakReason::HeadMismatch => {
+                "chain head does not match the last row (rows removed at the end)"
+            }
             BreakReason::AfterHead => "row beyond the chain head (appended outside carecall)",
             BreakReason::UnchainedCount => "number of pre-chain rows changed",
         })
