@@ -375,7 +375,7 @@ impl Walk {
 
     /// The head must name the last row walked.
     fn finish(&self, head_seq: i64, head_hash: &str) -> Option<BrokenLink> {
-        (head_seq != self.last_seq || head_hash != self.last_hash).then(|| BrokenLink {
+        (head_seq != self.last_seq || head_hash != self.last_hash).then_some(BrokenLink {
             seq: Some(head_seq),
             answer_id: None,
             response_id: None,
