@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         action: CampaignCmd,
     },
+    /// Check that stored survey answers were not changed behind carecall's back.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCmd,
+    },
     /// Run the simulated phone (a SIP UA that answers and presses keys).
     Phone {
         #[arg(long, default_value = "127.0.0.1:5090")]
@@ -196,6 +201,12 @@ enum ImportKind {
 }
 
 #[derive(Subcommand)]
+enum AuditCmd {
+    /// Walk the answers' hash chain; exit 1 and name the first broken link.
+    Verify,
+}
+
+#[derive(Subcommand)]
 enum CampaignCmd {
     /// Draw the sample and create the campaign from a JSON spec (see README).
     Create {
@@ -306,6 +317,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
             let store = carecall::store::Store::connect(&config.database.url).await?;
             campaign_cmd(&store, &config, action).await
+        }
+        Command::Audit {
+            action: AuditCmd::Verify,
+        } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let store = carecall::store::Store::connect(&config.database.url).await?;
+            let report = store.verify_chain().await?;
+            println!("{}", serde_json::to_string(&report)?);
+            match &report.first_broken {
+                None => Ok(ExitCode::SUCCESS),
+                Some(link) => {
+                    eprintln!(
+                        "carecall: answer chain broken at seq {}: {} (answer {}, key {})",
+                        link.seq
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "?".into()),
+                        link.reason,
+                        link.answer_id
+                            .as_ref()
+                            .map(|a| a.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        link.key.as_deref().unwrap_or("-"),
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Command::Phone { bind } => {
             let phone = carecall::phone::Phone::start(bind).await?;

@@ -389,3 +389,43 @@ suite!(
     forged_row_in_the_middle_is_found,
     rows_outside_the_chain_are_found,
 );
+
+/// `carecall audit verify`: exit 0 on an intact chain; after a direct edit in
+/// the database, exit 1 with the broken link named on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_command_names_the_tampered_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("carecall.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    ten_answers(&store).await;
+    let config = dir.path().join("carecall.toml");
+    std::fs::write(&config, format!("[database]\nurl = \"{url}\"\n")).unwrap();
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_carecall"))
+            .arg("--config")
+            .arg(&config)
+            .args(["audit", "verify"])
+            .env_remove("CARECALL_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let mut db = attacker(&store, &url).await;
+    sqlx::query("UPDATE answers SET value = '1' WHERE seq = 3")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let bad = verify();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("seq 3"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(report["first_broken"]["seq"], 3, "{report}");
+    store.close().await;
+}
