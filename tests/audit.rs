@@ -5,6 +5,9 @@
 
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/both_backends.rs"]
+#[macro_use]
+mod both_backends;
 
 use carecall::store::{
     AnswerKind, Backend, BreakReason, ChainReport, ChainRow, NewAnswer, NewCall, ResponseId, Store,
@@ -347,38 +350,7 @@ mod cases {
     }
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let url = format!("sqlite://{}", dir.path().join("carecall.db").display());
-                    let store = carecall::store::Store::connect(&url).await.unwrap();
-                    super::cases::$case(&store, &url).await;
-                    store.close().await;
-                }
-            )*
-        }
-
-        /// One server for the whole suite, a fresh database per case.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn postgres_suite() {
-            let Some(server) = pg::PgServer::start() else { return };
-            $(
-                eprintln!("postgres: {}", stringify!($case));
-                let url = server.fresh_database().await;
-                let store = Store::connect(&url).await.unwrap();
-                assert_eq!(store.backend(), Backend::Postgres);
-                cases::$case(&store, &url).await;
-                store.close().await;
-            )*
-        }
-    };
-}
-
-suite!(
+both_backends!(
     clean_chain_verifies,
     append_only_triggers_still_refuse,
     concurrent_writers_keep_one_chain,

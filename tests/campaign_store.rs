@@ -4,6 +4,9 @@
 
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/both_backends.rs"]
+#[macro_use]
+mod both_backends;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -908,39 +911,7 @@ mod cases {
     }
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let url = format!("sqlite://{}", dir.path().join("carecall.db").display());
-                    let store = carecall::store::Store::connect(&url).await.unwrap();
-                    super::cases::$case(&store, &url).await;
-                    store.close().await;
-                }
-            )*
-        }
-
-        /// One server for the whole suite (starting a cluster takes seconds),
-        /// a fresh database per case.
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn postgres_suite() {
-            let Some(server) = pg::PgServer::start() else { return };
-            $(
-                eprintln!("postgres: {}", stringify!($case));
-                let url = server.fresh_database().await;
-                let store = Store::connect(&url).await.unwrap();
-                assert_eq!(store.backend(), carecall::store::Backend::Postgres);
-                cases::$case(&store, &url).await;
-                store.close().await;
-            )*
-        }
-    };
-}
-
-suite!(
+both_backends!(
     units_round_trip_and_hierarchy,
     campaign_round_trip_and_transitions,
     targets_are_idempotent,

@@ -3,6 +3,9 @@
 
 #[path = "common/pg.rs"]
 mod pg;
+#[path = "common/both_backends.rs"]
+#[macro_use]
+mod both_backends;
 
 use std::time::{Duration, Instant};
 
@@ -388,40 +391,8 @@ mod cases {
     }
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let url = format!("sqlite://{}", dir.path().join("carecall.db").display());
-                    let store = carecall::store::Store::connect(&url).await.unwrap();
-                    super::cases::$case(&store, &url).await;
-                    store.close().await;
-                }
-            )*
-        }
-
-        /// One server for the whole suite (starting a cluster takes seconds),
-        /// a fresh database per case.
-        #[tokio::test]
-        async fn postgres_suite() {
-            let Some(server) = pg::PgServer::start() else { return };
-            $(
-                eprintln!("postgres: {}", stringify!($case));
-                let url = server.fresh_database().await;
-                let store = Store::connect(&url).await.unwrap();
-                assert_eq!(store.backend(), carecall::store::Backend::Postgres);
-                cases::$case(&store, &url).await;
-                store.close().await;
-            )*
-            missing_postgres_database_says_so(&server).await;
-        }
-    };
-}
-
-suite!(
+both_backends!(
+    after_postgres = missing_postgres_database_says_so;
     dossier_round_trip_and_idempotent_upsert,
     call_lifecycle_round_trip,
     answers_are_append_only,
