@@ -142,7 +142,7 @@ impl FromRequestParts<AppState> for Principal {
         let p = authenticate(&parts.headers, s).await?;
         if let Via::Session { csrf } = &p.via
             && !is_safe(&parts.method)
-            && !parts.extensions.get::<CsrfChecked>().is_some()
+            && parts.extensions.get::<CsrfChecked>().is_none()
         {
             let sent = parts
                 .headers
