@@ -199,8 +199,56 @@ async fn history_len(w: &World) -> usize {
         .len()
 }
 
+/// The first event of `/api/v1/live` for `token`.
+async fn first_live_event(w: &World, token: &str) -> String {
+    use futures::StreamExt;
+    let req = Request::get("/api/v1/live")
+        .header("authorization", bearer(token))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app(w.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = resp.into_body().into_data_stream();
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+        .await
+        .expect("an event within 10 s")
+        .unwrap()
+        .unwrap();
+    String::from_utf8(chunk.to_vec()).unwrap()
+}
+
 mod cases {
     use super::*;
+
+    /// A call in progress shows up in the live stream of users who may see it.
+    pub async fn live_view_streams_calls_in_scope(store: &Store, _url: &str) {
+        let w = world(store).await;
+        let live = store
+            .start_call(&NewCall {
+                id: None,
+                dossier_code: Some("HS-1".into()),
+                sip_call_id: Some("live-call".into()),
+                destination: "0912345671".into(),
+                caller_id: "1022".into(),
+                dialplan: "survey-1022".into(),
+                started_at: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let admin = first_live_event(&w, &w.admin).await;
+        assert!(admin.starts_with("event: snapshot\n"), "{admin}");
+        assert!(admin.contains(live.as_str()), "{admin}");
+        assert!(
+            !admin.contains(w.own_call.as_str()),
+            "finished calls are not live"
+        );
+        let district = first_live_event(&w, &w.district).await;
+        assert!(district.contains(live.as_str()), "own district: {district}");
+        let other = token(store, "giamsat.sadec", Role::Supervisor, Some(OTHER)).await;
+        let other = first_live_event(&w, &other).await;
+        assert!(!other.contains(live.as_str()), "other district: {other}");
+    }
 
     /// No credentials, a wrong token, a viewer on admin resources: refused
     /// with problem+json; health stays public.
@@ -693,6 +741,7 @@ mod cases {
 }
 
 both_backends!(
+    live_view_streams_calls_in_scope,
     credentials_and_roles,
     district_scope,
     list_filters_and_pages,

@@ -9,6 +9,8 @@
 mod api;
 pub mod auth;
 mod error;
+pub mod live;
+pub mod openapi;
 pub mod results;
 pub mod users;
 
@@ -83,6 +85,8 @@ pub fn app(state: AppState) -> Router {
             post(results::add_revision),
         )
         .route("/api/v1/questionnaire", get(results::questionnaire))
+        .route("/api/v1/live", get(live::live))
+        .route("/api/v1/openapi.json", get(openapi::openapi))
         .route("/api/v1/units", get(api::units).post(api::upsert_units))
         .route("/api/v1/dossiers", post(api::import_dossiers))
         .route(
