@@ -7,6 +7,9 @@
 
 mod api;
 mod error;
+pub mod complaints;
+pub mod range;
+pub mod recordings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
