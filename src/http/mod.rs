@@ -6,8 +6,8 @@
 //! to loopback by default (`http.bind = 127.0.0.1:8080`).
 
 mod api;
-mod error;
 pub mod complaints;
+mod error;
 pub mod range;
 pub mod recordings;
 

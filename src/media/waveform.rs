@@ -88,7 +88,11 @@ pub fn compute<R: Read>(
         frames,
         seconds: frames as f64 / f64::from(spec.sample_rate.max(1)),
         buckets: n,
-        frames_per_bucket: if n == 0 { 0.0 } else { frames as f64 / n as f64 },
+        frames_per_bucket: if n == 0 {
+            0.0
+        } else {
+            frames as f64 / n as f64
+        },
         bits: 16,
         peaks: peaks.finish(),
     })

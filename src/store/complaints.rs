@@ -320,7 +320,11 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| classify(OP, e))?;
         for (i, (action, unit)) in plan.into_iter().enumerate() {
             let seq = detail.events.len() as i64 + 1 + i as i64;
-            let note = if action == ev.action { ev.note.as_deref() } else { None };
+            let note = if action == ev.action {
+                ev.note.as_deref()
+            } else {
+                None
+            };
             sqlx::query(
                 "INSERT INTO complaint_events \
                  (id, response_id, seq, unit_code, action, note, actor, created_at) \
@@ -417,7 +421,10 @@ fn plan_events(
     next_state(state, ev.action).map_err(transition)?;
     match ev.action {
         ComplaintAction::Forwarded => {
-            unit = ev.unit_code.clone().or(detail.complaint.dossier_unit.clone());
+            unit = ev
+                .unit_code
+                .clone()
+                .or(detail.complaint.dossier_unit.clone());
             if unit.is_none() {
                 return Err(ComplaintError::NoUnit(id.clone()));
             }
@@ -543,10 +550,7 @@ mod tests {
             replay([A::Opened, A::Forwarded, A::Resolved, A::Reopened]),
             Ok(S::Open)
         );
-        assert_eq!(
-            replay([A::Opened, A::Forwarded, A::Note]),
-            Ok(S::Forwarded)
-        );
+        assert_eq!(replay([A::Opened, A::Forwarded, A::Note]), Ok(S::Forwarded));
         assert_eq!(
             replay([A::Opened, A::Resolved, A::Resolved]),
             Err(TransitionError::AlreadyResolved)
