@@ -233,7 +233,7 @@ async fn send(
     (status, headers, body.to_vec())
 }
 
-fn h<'a>(headers: &'a header::HeaderMap, name: header::HeaderName) -> &'a str {
+fn h(headers: &header::HeaderMap, name: header::HeaderName) -> &str {
     headers.get(name).unwrap().to_str().unwrap()
 }
 
@@ -295,6 +295,26 @@ async fn ranges_give_exact_slices() {
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert!(body.is_empty());
     assert_eq!(h(&headers, header::CONTENT_RANGE), format!("bytes */{len}"));
+
+    // A cached copy revalidates by ETag; a stale If-Range gets the whole file.
+    let etag = format!("\"{}\"", sha256(&f.wav));
+    let req = Request::get(&uri)
+        .header(header::IF_NONE_MATCH, &etag)
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
+    for (if_range, want) in [
+        (etag.as_str(), StatusCode::PARTIAL_CONTENT),
+        ("\"old\"", StatusCode::OK),
+    ] {
+        let req = Request::get(&uri)
+            .header(header::RANGE, "bytes=0-9")
+            .header(header::IF_RANGE, if_range)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.clone().oneshot(req).await.unwrap().status(), want);
+    }
 
     let (status, _, body) = send(&app, &uri, Some("bytes=99-0")).await;
     assert_eq!(status, StatusCode::OK, "a malformed Range is ignored");

@@ -75,12 +75,10 @@ pub fn compute<R: Read>(
     let frames = u64::from(reader.duration());
     let n = bucket_count(buckets, frames);
     let mut peaks = Peaks::new(usize::from(channels), n);
-    let mut i = 0u64;
-    for sample in reader.samples::<i16>() {
-        let frame = i / u64::from(channels);
-        let channel = (i % u64::from(channels)) as usize;
+    let ch = u64::from(channels);
+    for (i, sample) in (0u64..).zip(reader.samples::<i16>()) {
+        let (frame, channel) = (i / ch, (i % ch) as usize);
         peaks.add(channel, bucket_of(frame, frames, n), sample?);
-        i += 1;
     }
     Ok(Waveform {
         sample_rate: spec.sample_rate,
