@@ -111,12 +111,23 @@ pub struct RecordingsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub bind: String,
+    /// Mark the session cookie `Secure` (set when the pages are served over
+    /// HTTPS, usually behind a reverse proxy).
+    pub secure_cookies: bool,
+    /// How long a login lasts.
+    pub session_hours: u32,
+    /// Failed logins per username or client address before a lockout.
+    pub login_max_failures: u32,
+    /// Length of that lockout, and the window the failures are counted in.
+    pub login_lockout_s: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IvrConfig {
     pub dialplans_dir: PathBuf,
+    /// The survey form (questions, options, labels) for the pages and operators.
+    pub questionnaire: PathBuf,
     pub prompts_dir: PathBuf,
     pub default_dialplan: String,
 }
@@ -159,6 +170,10 @@ impl Default for Config {
             },
             http: HttpConfig {
                 bind: "127.0.0.1:8080".into(),
+                secure_cookies: false,
+                session_hours: 12,
+                login_max_failures: 5,
+                login_lockout_s: 900,
             },
             ivr: IvrConfig::default(),
             dialer: DialerConfig::default(),
@@ -207,6 +222,7 @@ impl Default for IvrConfig {
     fn default() -> Self {
         IvrConfig {
             dialplans_dir: "dialplans".into(),
+            questionnaire: "data/questionnaire-1022.toml".into(),
             prompts_dir: "prompts/vi".into(),
             default_dialplan: "survey-1022".into(),
         }

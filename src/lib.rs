@@ -4,6 +4,7 @@
 //! (RTP session, DTMF detectors, IVR engine) take bytes/events and a clock and
 //! return actions; the async drivers around them only move bytes and fire timers.
 
+pub mod auth;
 pub mod call;
 pub mod campaign;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod media;
 pub mod number;
 pub mod phone;
 pub mod pii;
+pub mod questionnaire;
 pub mod serve;
 pub mod setup;
 pub mod sip;

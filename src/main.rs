@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         action: AuditCmd,
     },
+    /// Add and list users of the admin pages and API.
+    User {
+        #[command(subcommand)]
+        action: UserCmd,
+    },
     /// Run the simulated phone (a SIP UA that answers and presses keys).
     Phone {
         #[arg(long, default_value = "127.0.0.1:5090")]
@@ -207,6 +212,34 @@ enum AuditCmd {
 }
 
 #[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user; the password is read from stdin (one line) unless --password is given.
+    Add {
+        username: String,
+        #[arg(long, value_parser = ["admin", "supervisor", "operator", "viewer"])]
+        role: String,
+        /// Scope a supervisor or viewer to this unit and the units under it.
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, env = "CARECALL_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Create an API bearer token for a user and print it (shown once).
+    Token {
+        username: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until it expires (default: never).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
 enum CampaignCmd {
     /// Draw the sample and create the campaign from a JSON spec (see README).
     Create {
@@ -344,6 +377,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::User { action } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let store = carecall::store::Store::connect(&config.database.url).await?;
+            if config.dialer.units_file.exists() {
+                carecall::campaign::load_units(&store, &config.dialer.units_file).await?;
+            }
+            user_cmd(&store, action).await
+        }
         Command::Phone { bind } => {
             let phone = carecall::phone::Phone::start(bind).await?;
             eprintln!("carecall phone listening on {}", phone.local_addr());
@@ -352,6 +393,77 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { dir } => {
             carecall::demo::run(&dir).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn user_cmd(store: &carecall::store::Store, action: UserCmd) -> anyhow::Result<ExitCode> {
+    use carecall::http::users::{NewUserBody, add_user};
+    match action {
+        UserCmd::Add {
+            username,
+            role,
+            unit,
+            name,
+            password,
+        } => {
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the password from stdin")?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let body = NewUserBody {
+                username,
+                display_name: name,
+                password,
+                role: carecall::auth::Role::parse(&role).context("unknown role")?,
+                unit,
+            };
+            let id = add_user(store, &body)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            store
+                .log_change(&carecall::store::NewAuditEntry {
+                    actor: "cli",
+                    action: "user.create",
+                    target: Some(id.as_str()),
+                    detail: Some(serde_json::json!({ "username": body.username, "role": role })),
+                    remote: None,
+                })
+                .await?;
+            println!(
+                "{}",
+                serde_json::json!({ "id": id, "username": body.username })
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCmd::List => {
+            for u in store.users().await? {
+                println!("{}", serde_json::to_string(&u)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCmd::Token {
+            username,
+            name,
+            days,
+        } => {
+            let (user, _) = store
+                .user_for_login(&username)
+                .await?
+                .with_context(|| format!("no user {username:?}"))?;
+            let token = carecall::auth::Secret::new("cc_tok");
+            let expires = days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+            store
+                .create_token(&token.hash(), &user.id, &name, expires)
+                .await?;
+            println!("{}", token.as_str());
             Ok(ExitCode::SUCCESS)
         }
     }

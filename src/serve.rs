@@ -46,11 +46,7 @@ pub async fn run(svc: Arc<CallServices>, stop: CancellationToken) -> Result<(), 
         cfg.dialer.calls_per_second,
     );
     let dialer = tokio::spawn(runner.run(stop.clone()));
-    let state = AppState {
-        store: svc.store.clone(),
-        config: cfg.clone(),
-        node: node.clone(),
-    };
+    let state = AppState::new(svc.store.clone(), cfg.clone(), node.clone());
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let http = tokio::spawn({
         let stop = stop.clone();

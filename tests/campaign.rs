@@ -126,7 +126,47 @@ fn wait_progress(
     }
 }
 
+/// An administrator and a bearer token for the API, made with the CLI the way
+/// an installer makes the first admin (idempotent: nodes may share a database).
+fn admin_token(dir: &Path, config: &Path) -> String {
+    let add = carecall(dir)
+        .arg("--config")
+        .arg(config)
+        .args([
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--password",
+            "mật-khẩu-1022",
+        ])
+        .output()
+        .expect("run carecall user add");
+    let err = String::from_utf8_lossy(&add.stderr);
+    assert!(
+        add.status.success() || err.contains("already exists"),
+        "user add: {err}"
+    );
+    let tok = carecall(dir)
+        .arg("--config")
+        .arg(config)
+        .args(["user", "token", "admin"])
+        .output()
+        .expect("run carecall user token");
+    assert!(
+        tok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tok.stderr)
+    );
+    String::from_utf8_lossy(&tok.stdout).trim().to_string()
+}
+
+/// Bearer tokens by API base URL, for [`http`].
+static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
 fn start_serve(dir: &Path, config: &Path) -> Serve {
+    let token = admin_token(dir, config);
     let mut cmd = carecall(dir);
     cmd.arg("--config").arg(config).arg("serve");
     let peer = Peer::spawn("serve", dir, &mut cmd);
@@ -138,6 +178,7 @@ fn start_serve(dir: &Path, config: &Path) -> Serve {
             .find_map(|l| serde_json::from_str::<Value>(l).ok())
         {
             let api = format!("http://{}", v["http"].as_str().unwrap());
+            TOKENS.lock().unwrap().push((api.clone(), token));
             return Serve { peer, api };
         }
         assert!(
@@ -149,9 +190,18 @@ fn start_serve(dir: &Path, config: &Path) -> Serve {
     }
 }
 
-/// One HTTP request with curl: (status, JSON body).
+/// One HTTP request with curl, as the admin of the serve at `url`: (status, JSON body).
 fn http(method: &str, url: &str, body: Option<&str>) -> (u16, Value, String) {
     let mut cmd = Command::new("curl");
+    let token = TOKENS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(base, _)| url.starts_with(base.as_str()))
+        .map(|(_, t)| t.clone());
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("authorization: Bearer {t}")]);
+    }
     cmd.args([
         "-sS",
         "-X",

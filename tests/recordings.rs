@@ -32,11 +32,7 @@ fn at(ms: i64) -> DateTime<Utc> {
 fn state(store: &Store, recordings_dir: &Path) -> AppState {
     let mut config = Config::default();
     config.recordings.dir = recordings_dir.to_path_buf();
-    AppState {
-        store: store.clone(),
-        config: Arc::new(config),
-        node: "test".into(),
-    }
+    AppState::new(store.clone(), Arc::new(config), "test".into())
 }
 
 /// The routes as the lead would mount them (without auth).

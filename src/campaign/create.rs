@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::policy::CampaignPolicy;
 use crate::dialer::sampling::{self, Candidate, Exclusions, Quota, Sample, SampleRule};
 use crate::dialer::schedule::{CallWindows, RetryPolicy};
-use crate::dialer::units::{Level, Unit, UnitTree};
+use crate::dialer::units::{Level, UnitTree};
 use crate::store::{CampaignId, CampaignMode, NewCampaign, NewTarget, Store, StoreError};
 
 /// What a supervisor asks for (API body and CLI flags).
@@ -200,21 +200,7 @@ fn local_day_start(windows: &CallWindows, day: NaiveDate) -> DateTime<Utc> {
 
 /// The unit hierarchy from the database (loaded from data/units.csv at start-up).
 async fn unit_tree(store: &Store) -> Result<UnitTree, CreateError> {
-    let units: Vec<Unit> = store
-        .units()
-        .await?
-        .into_iter()
-        .filter_map(|u| {
-            let level = serde_json::from_value(serde_json::Value::String(u.level)).ok()?;
-            Some(Unit {
-                code: u.code,
-                name: u.name,
-                level,
-                parent: u.parent,
-            })
-        })
-        .collect();
-    UnitTree::new(units).map_err(|e| CreateError::Invalid(e.to_string()))
+    super::unit_tree(&store.units().await?).map_err(|e| CreateError::Invalid(e.to_string()))
 }
 
 async fn candidates(store: &Store, rule: &SampleRule) -> Result<Vec<Candidate>, CreateError> {

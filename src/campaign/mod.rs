@@ -8,7 +8,7 @@ pub mod runner;
 
 use std::path::Path;
 
-use crate::dialer::units::parse_units_csv;
+use crate::dialer::units::{Unit, UnitTree, UnitsError, parse_units_csv};
 use crate::store::{Store, StoreError, UnitRecord};
 
 /// A unit given by its code or its exact name (as one-stop exports write it).
@@ -18,6 +18,22 @@ pub fn resolve_unit(units: &[UnitRecord], given: &str) -> Option<String> {
         .iter()
         .find(|u| u.code.eq_ignore_ascii_case(given) || u.name == given)
         .map(|u| u.code.clone())
+}
+
+/// The unit hierarchy of stored units (rows with an unknown level are skipped).
+pub fn unit_tree(units: &[UnitRecord]) -> Result<UnitTree, UnitsError> {
+    let units = units
+        .iter()
+        .filter_map(|u| {
+            Some(Unit {
+                code: u.code.clone(),
+                name: u.name.clone(),
+                level: crate::dialer::units::Level::parse(&u.level)?,
+                parent: u.parent.clone(),
+            })
+        })
+        .collect();
+    UnitTree::new(units)
 }
 
 #[derive(Debug, thiserror::Error)]

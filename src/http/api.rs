@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::Principal;
 use super::error::{ApiError, JsonBody};
+use crate::auth::Permission;
 use crate::campaign::create::{self, CampaignSpec, CreateError};
 use crate::campaign::policy::CampaignPolicy;
 use crate::dialer::sampling::quota_report;
@@ -25,15 +27,18 @@ pub async fn health(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     })))
 }
 
-pub async fn units(State(s): State<AppState>) -> ApiResult<Json<Vec<UnitRecord>>> {
+pub async fn units(p: Principal, State(s): State<AppState>) -> ApiResult<Json<Vec<UnitRecord>>> {
+    p.require(Permission::ReadResults)?;
     Ok(Json(s.store.units().await?))
 }
 
 /// Adds or changes units (one object or a list); parents must exist.
 pub async fn upsert_units(
+    p: Principal,
     State(s): State<AppState>,
     JsonBody(units): JsonBody<Vec<UnitRecord>>,
 ) -> ApiResult<Json<Value>> {
+    p.require(Permission::ManageData)?;
     for u in &units {
         if !matches!(u.level.as_str(), "province" | "district" | "commune") {
             return Err(ApiError::BadRequest(format!(
@@ -45,15 +50,20 @@ pub async fn upsert_units(
     for u in &units {
         s.store.upsert_unit(u).await?;
     }
+    let codes: Vec<&str> = units.iter().map(|u| u.code.as_str()).collect();
+    p.audit(&s, "units.upsert", None, Some(json!({ "units": codes })))
+        .await?;
     Ok(Json(json!({ "upserted": units.len() })))
 }
 
 /// A batch of dossiers as JSON objects with the CSV's column names; bad rows
 /// are reported by index (1-based) and the good ones kept.
 pub async fn import_dossiers(
+    p: Principal,
     State(s): State<AppState>,
     JsonBody(rows): JsonBody<Vec<intake::RawRow>>,
 ) -> ApiResult<Json<intake::ImportReport>> {
+    p.require(Permission::ManageData)?;
     let store = s.store.clone();
     let units = s.store.units().await?;
     let resolve = move |u: &str| crate::campaign::resolve_unit(&units, u);
@@ -62,29 +72,52 @@ pub async fn import_dossiers(
         .enumerate()
         .map(|(i, r)| (i + 1, r))
         .collect();
-    intake::import_rows(&store, numbered, &resolve)
+    let report = intake::import_rows(&store, numbered, &resolve)
         .await
-        .map(Json)
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let counts = json!({
+        "total": report.total, "inserted": report.inserted, "updated": report.updated,
+        "unchanged": report.unchanged, "refused": report.errors.len(),
+    });
+    p.audit(&s, "dossiers.import", None, Some(counts)).await?;
+    Ok(Json(report))
 }
 
-pub async fn campaigns(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn campaigns(p: Principal, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    p.require(Permission::ReadResults)?;
     Ok(Json(json!(s.store.campaigns().await?)))
 }
 
 pub async fn create_campaign(
+    p: Principal,
     State(s): State<AppState>,
     JsonBody(spec): JsonBody<CampaignSpec>,
 ) -> ApiResult<(StatusCode, Json<create::Created>)> {
+    p.require(Permission::ManageCampaigns)?;
+    let detail = json!(spec);
     match create::create(&s.store, spec, chrono::Utc::now()).await {
-        Ok(created) => Ok((StatusCode::CREATED, Json(created))),
+        Ok(created) => {
+            p.audit(
+                &s,
+                "campaign.create",
+                Some(created.id.as_str()),
+                Some(detail),
+            )
+            .await?;
+            Ok((StatusCode::CREATED, Json(created)))
+        }
         Err(CreateError::Invalid(m)) => Err(ApiError::BadRequest(m)),
         Err(CreateError::Store(e)) => Err(e.into()),
     }
 }
 
 /// The campaign, its progress and the state of each quota.
-pub async fn campaign(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn campaign(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    p.require(Permission::ReadResults)?;
     let id = CampaignId(id);
     let record = s
         .store
@@ -117,9 +150,11 @@ fn period_elapsed(c: &crate::store::CampaignRecord, now: chrono::DateTime<chrono
 }
 
 pub async fn campaign_action(
+    p: Principal,
     State(s): State<AppState>,
     Path((id, action)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
+    p.require(Permission::ManageCampaigns)?;
     let status = match action.as_str() {
         "start" | "resume" => CampaignStatus::Running,
         "pause" => CampaignStatus::Paused,
@@ -128,6 +163,8 @@ pub async fn campaign_action(
     };
     let id = CampaignId(id);
     s.store.set_campaign_status(&id, status).await?;
+    p.audit(&s, &format!("campaign.{action}"), Some(id.as_str()), None)
+        .await?;
     Ok(Json(json!({ "id": id, "status": status })))
 }
 
@@ -140,9 +177,11 @@ pub struct DoNotCall {
 }
 
 pub async fn add_do_not_call(
+    p: Principal,
     State(s): State<AppState>,
     JsonBody(body): JsonBody<DoNotCall>,
 ) -> ApiResult<Json<Value>> {
+    p.require(Permission::ManageDoNotCall)?;
     let phone = crate::number::normalize(&body.phone, crate::number::NumberFormat::National)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let reason = if body.reason.is_empty() {
@@ -151,11 +190,20 @@ pub async fn add_do_not_call(
         &body.reason
     };
     s.store.add_do_not_call(&phone, reason).await?;
+    let masked = crate::pii::mask_phone(&phone);
+    p.audit(
+        &s,
+        "do_not_call.add",
+        Some(&masked),
+        Some(json!({ "reason": reason })),
+    )
+    .await?;
     Ok(Json(
         json!({ "phone": crate::pii::mask_phone(&phone), "listed": true }),
     ))
 }
 
-pub async fn alarms(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn alarms(p: Principal, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    p.require(Permission::ReadLive)?;
     Ok(Json(json!(s.store.open_alarms().await?)))
 }

@@ -13,6 +13,15 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// No or bad credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but the role or unit scope does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed logins; retry after the given seconds.
+    #[error("too many failed logins; try again in {0} s")]
+    TooManyRequests(u64),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -26,6 +35,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
@@ -48,12 +60,23 @@ impl IntoResponse for ApiError {
             "status": status.as_u16(),
             "detail": self.to_string(),
         });
-        (
+        let mut resp = (
             status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             Json(body),
         )
-            .into_response()
+            .into_response();
+        let extra = match &self {
+            ApiError::Unauthorized(_) => Some((header::WWW_AUTHENTICATE, "Bearer".to_string())),
+            ApiError::TooManyRequests(s) => Some((header::RETRY_AFTER, s.to_string())),
+            _ => None,
+        };
+        if let Some((name, value)) = extra
+            && let Ok(v) = header::HeaderValue::from_str(&value)
+        {
+            resp.headers_mut().insert(name, v);
+        }
+        resp
     }
 }
 

@@ -2,38 +2,90 @@
 //! campaigns (create, start, pause, stop, progress and quotas), the do-not-call
 //! list and alarms. JSON in and out; errors are `application/problem+json`.
 //!
-//! Authentication and roles come with the admin issue; until then the API binds
-//! to loopback by default (`http.bind = 127.0.0.1:8080`).
+//! Every route but health and login needs a user (bearer token or session
+//! cookie, see `auth.rs`); each handler checks the role's permission and the
+//! user's unit scope, and every change lands in the audit log.
 
 mod api;
+pub mod auth;
 pub mod complaints;
 mod error;
 pub mod range;
 pub mod recordings;
+pub mod results;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::questionnaire::Questionnaire;
 use crate::store::Store;
 pub use error::ApiError;
 
-/// Shared state of the handlers: the database and the settings.
+/// Shared state of the handlers: the database, the settings and the login limiter.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub node: String,
+    pub auth: Arc<auth::AuthRuntime>,
+    /// The survey form, to check corrections and render the pages.
+    pub form: Arc<Questionnaire>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Arc<Config>, node: String) -> AppState {
+        let auth = Arc::new(auth::AuthRuntime::from_config(&config.http));
+        let form = Questionnaire::load(&config.ivr.questionnaire).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "questionnaire unusable; using the shipped form");
+            Questionnaire::shipped()
+        });
+        AppState {
+            store,
+            config,
+            node,
+            auth,
+            form: Arc::new(form),
+        }
+    }
+}
+
+/// A 303 to `to` (after a form post, or to the login page).
+pub fn web_redirect(to: &str) -> axum::response::Response {
+    axum::response::Redirect::to(to).into_response()
 }
 
 /// The API router (tested with `oneshot`, no socket).
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(api::health))
+        .route("/api/v1/session", post(auth::login).delete(auth::logout))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", axum::routing::patch(users::update))
+        .route(
+            "/api/v1/tokens",
+            get(users::tokens).post(users::create_token),
+        )
+        .route(
+            "/api/v1/tokens/{id}",
+            axum::routing::delete(users::revoke_token),
+        )
+        .route("/api/v1/audit-log", get(users::audit_log))
+        .route("/api/v1/calls", get(results::list_calls))
+        .route("/api/v1/calls/{id}", get(results::call))
+        .route("/api/v1/responses/{id}", get(results::response_history))
+        .route(
+            "/api/v1/responses/{id}/revisions",
+            post(results::add_revision),
+        )
+        .route("/api/v1/questionnaire", get(results::questionnaire))
         .route("/api/v1/units", get(api::units).post(api::upsert_units))
         .route("/api/v1/dossiers", post(api::import_dossiers))
         .route(

@@ -278,12 +278,12 @@ async fn check_scope(
     call: &CallId,
     scope: Option<&[String]>,
 ) -> Result<(), ApiError> {
-    let not_found = || ApiError::NotFound(format!("no call {call}"));
-    let unit = state.store.call_unit(call).await?.ok_or_else(not_found)?;
+    // An unknown call is StoreError::NotFound, a 404 too.
+    let unit = state.store.call_unit(call).await?;
     match scope {
         None => Ok(()),
         Some(units) if unit.is_some_and(|u| units.contains(&u)) => Ok(()),
-        Some(_) => Err(not_found()),
+        Some(_) => Err(ApiError::NotFound(format!("no call {call}"))),
     }
 }
 

@@ -14,6 +14,8 @@
 
 mod alarms;
 mod audit;
+mod audit_log;
+mod call_list;
 mod calls;
 mod campaign_stats;
 mod campaign_types;
@@ -31,8 +33,11 @@ mod survey;
 mod targets;
 mod types;
 mod units;
+mod users;
 
 pub use audit::{BreakReason, BrokenLink, ChainReport, ChainRow, GENESIS, answer_hash};
+pub use audit_log::{AuditEntry, AuditQuery, NewAuditEntry};
+pub use call_list::{CallFilter, CallListItem, CallPage, Cursor};
 pub use campaign_types::{
     AlarmId, AlarmRecord, CampaignId, CampaignMode, CampaignProgress, CampaignRecord,
     CampaignStatus, NewCampaign, NewTarget, RecoveredCounts, TargetId, TargetRecord, TargetState,
@@ -46,6 +51,7 @@ pub use types::{
     NewAnswer, NewCall, NewRecording, RecordingId, RecordingRecord, ResponseId, ResponseRecord,
     disposition, response_status,
 };
+pub use users::{Authenticated, NewUser, TokenRecord, UserChange, UserId, UserRecord};
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;

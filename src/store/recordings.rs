@@ -1,11 +1,10 @@
 //! Read side of the review page: a call's recording, the answers marked on
 //! it and its spoken-answer clips, and the unit the call belongs to (for the
-//! caller's scope check).
+//! caller's scope check: `Store::call_unit`, in call_list.rs).
 
-use super::error::classify;
 use super::survey::latest_per_key;
 use super::types::{AnswerRecord, CallId, RecordingRecord};
-use super::{Store, StoreError, col};
+use super::{Store, StoreError};
 
 impl Store {
     /// The latest recording of a call, if any.
@@ -24,21 +23,5 @@ impl Store {
             Some(r) => Ok(latest_per_key(self.answer_history(&r.id).await?)),
             None => Ok(Vec::new()),
         }
-    }
-
-    /// The unit of the call's dossier: `None` if there is no such call,
-    /// `Some(None)` if the call has no dossier or the dossier was never imported.
-    /// Used to check a supervisor's unit scope before serving a recording.
-    pub async fn call_unit(&self, call: &CallId) -> Result<Option<Option<String>>, StoreError> {
-        const OP: &str = "call_unit";
-        let row = sqlx::query(
-            "SELECT d.unit_code AS unit_code FROM calls c \
-             LEFT JOIN dossiers d ON d.code = c.dossier_code WHERE c.id = $1",
-        )
-        .bind(call.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| classify(OP, e))?;
-        row.map(|r| col(&r, OP, "unit_code")).transpose()
     }
 }

@@ -71,12 +71,27 @@ impl Store {
         self.append_answer(r, a, None, None).await
     }
 
+    /// Corrects an answer after the call: a new revision of `a.key` naming
+    /// the user and the reason (both hashed into the chain). The original
+    /// stays readable in [`Store::answer_history`].
+    pub async fn revise_answer(
+        &self,
+        r: &ResponseId,
+        a: &NewAnswer,
+        changed_by: &str,
+        reason: &str,
+    ) -> Result<AnswerId, StoreError> {
+        self.append_answer(r, a, Some(changed_by), Some(reason))
+            .await
+    }
+
     /// Every revision of every answer of a response, oldest first.
     pub async fn answer_history(&self, r: &ResponseId) -> Result<Vec<AnswerRecord>, StoreError> {
         const OP: &str = "answer_history";
         let rows = sqlx::query(
             "SELECT id, response_id, key, revision, kind, value, why, offset_ms, clip_path, \
-             clip_ms, clip_sha256, answered_at FROM answers WHERE response_id = $1 \
+             clip_ms, clip_sha256, answered_at, changed_by, change_reason FROM answers \
+             WHERE response_id = $1 \
              ORDER BY answered_at, key, revision",
         )
         .bind(r.as_str())
@@ -152,5 +167,7 @@ fn answer_from_row(r: &AnyRow, op: &'static str) -> Result<AnswerRecord, StoreEr
         clip_seconds: col::<Option<i64>>(r, op, "clip_ms")?.map(|ms| ms as f64 / 1000.0),
         clip_sha256: col(r, op, "clip_sha256")?,
         answered_at: ts(r, op, "answered_at")?,
+        changed_by: col(r, op, "changed_by")?,
+        change_reason: col(r, op, "change_reason")?,
     })
 }

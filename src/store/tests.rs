@@ -145,6 +145,8 @@ fn latest_per_key_keeps_first_answer_order_and_highest_revision() {
         clip_seconds: None,
         clip_sha256: None,
         answered_at: at(revision),
+        changed_by: None,
+        change_reason: None,
     };
     let latest = latest_per_key(vec![
         rec("q1", 1, "a"),

@@ -269,6 +269,10 @@ pub struct AnswerRecord {
     pub clip_seconds: Option<f64>,
     pub clip_sha256: Option<String>,
     pub answered_at: DateTime<Utc>,
+    /// Who corrected the answer (a user), for revisions made after the call.
+    pub changed_by: Option<String>,
+    /// Why it was corrected.
+    pub change_reason: Option<String>,
 }
 
 /// A row of `recordings`.

@@ -121,7 +121,8 @@ pub enum ComplaintError {
 const COMPLAINT_SELECT: &str = "SELECT r.id AS r_id, r.call_id AS r_call_id, \
      COALESCE(r.dossier_code, c.dossier_code) AS r_dossier, d.unit_code AS d_unit, \
      c.started_at AS c_started_at, a.id, a.response_id, a.key, a.revision, a.kind, a.value, \
-     a.why, a.offset_ms, a.clip_path, a.clip_ms, a.clip_sha256, a.answered_at \
+     a.why, a.offset_ms, a.clip_path, a.clip_ms, a.clip_sha256, a.answered_at, \
+     a.changed_by, a.change_reason \
      FROM answers a \
      JOIN survey_responses r ON r.id = a.response_id \
      JOIN calls c ON c.id = r.call_id \
@@ -368,6 +369,8 @@ fn answer_from_row(r: &AnyRow, op: &'static str) -> Result<AnswerRecord, StoreEr
         clip_seconds: col::<Option<i64>>(r, op, "clip_ms")?.map(|ms| ms as f64 / 1000.0),
         clip_sha256: col(r, op, "clip_sha256")?,
         answered_at: ts(r, op, "answered_at")?,
+        changed_by: col(r, op, "changed_by")?,
+        change_reason: col(r, op, "change_reason")?,
     })
 }
 
