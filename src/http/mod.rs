@@ -8,9 +8,12 @@
 
 mod api;
 pub mod auth;
+pub mod complaints;
 mod error;
 pub mod live;
 pub mod openapi;
+pub mod range;
+pub mod recordings;
 pub mod results;
 pub mod users;
 
@@ -86,6 +89,28 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/questionnaire", get(results::questionnaire))
         .route("/api/v1/live", get(live::live))
+        .route(
+            "/api/v1/calls/{id}/recording",
+            get(recordings::get_recording_audio),
+        )
+        .route(
+            "/api/v1/calls/{id}/recording/marks",
+            get(recordings::get_recording),
+        )
+        .route(
+            "/api/v1/calls/{id}/waveform",
+            get(recordings::get_recording_waveform),
+        )
+        .route(
+            "/api/v1/calls/{id}/clips/{key}",
+            get(recordings::get_clip_audio),
+        )
+        .route("/api/v1/complaints", get(complaints::get_complaints))
+        .route("/api/v1/complaints/{id}", get(complaints::get_complaint))
+        .route(
+            "/api/v1/complaints/{id}/actions",
+            post(complaints::post_complaint_action),
+        )
         .route("/api/v1/openapi.json", get(openapi::openapi))
         .route("/api/v1/units", get(api::units).post(api::upsert_units))
         .route("/api/v1/dossiers", post(api::import_dossiers))

@@ -66,6 +66,13 @@ pub const OPERATIONS: &[Operation] = &[
     op!("get" "/api/v1/calls/{id}", "results", "One call: dossier, answers with every revision, recording", R),
     op!("get" "/api/v1/responses/{id}", "results", "Every revision of every answer of a response", R),
     op!("post" "/api/v1/responses/{id}/revisions", "results", "Correct an answer: a new revision with the reason", Some("revise_answers"), body = "Revision"),
+    op!("get" "/api/v1/calls/{id}/recording", "recordings", "The call's stereo WAV (left: citizen, right: carecall/operator); Range, ETag; ?download=1", R, query = &["download"], produces = "audio/wav"),
+    op!("get" "/api/v1/calls/{id}/recording/marks", "recordings", "Recording facts, the answer marks (offset in seconds) and spoken-answer clips", R),
+    op!("get" "/api/v1/calls/{id}/waveform", "recordings", "Min/max peaks per channel for drawing the waveform", R, query = &["buckets"]),
+    op!("get" "/api/v1/calls/{id}/clips/{key}", "recordings", "A spoken answer's clip as WAV; Range; ?download=1", R, query = &["download"], produces = "audio/wav"),
+    op!("get" "/api/v1/complaints", "complaints", "Q3 complaints with their follow-up state", R, query = &["state", "from", "to"]),
+    op!("get" "/api/v1/complaints/{id}", "complaints", "One complaint (by response id) with its history", R),
+    op!("post" "/api/v1/complaints/{id}/actions", "complaints", "forward, note, resolve or reopen", Some("follow_complaints"), body = "ComplaintAction"),
     op!("get" "/api/v1/questionnaire", "results", "The survey form", Some("any")),
 ];
 
@@ -97,6 +104,10 @@ fn schemas() -> Value {
         }), &["code", "name", "level"]) },
         "Dossiers": { "type": "array", "items": { "type": "object", "description":
             "code, procedure, field, unit, applicant_kind, applicant_name, phone, received_at, returned_at" } },
+        "ComplaintAction": s(json!({
+            "action": { "enum": ["forward", "note", "resolve", "reopen"] }, "note": text,
+            "unit": { "type": "string", "description": "forward to this unit" },
+        }), &["action"]),
         "CampaignSpec": { "type": "object", "description": "see README, section Campaigns" },
     })
 }

@@ -7,3 +7,4 @@ pub mod prompt;
 pub mod recorder;
 pub mod rtp;
 pub mod vad;
+pub mod waveform;
