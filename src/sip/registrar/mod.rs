@@ -26,6 +26,8 @@ use std::net::SocketAddr;
 
 use tracing::warn;
 
+use crate::config::RegistrarConfig;
+
 use bindings::{Binding, BindingError, BindingRequest, Change, ExpiresPolicy};
 use contact::{aor_user, parse_contacts, parse_delta_seconds};
 use digest::{Algorithm, Credentials, CredentialsError, NonceCheck, Nonces};
@@ -44,6 +46,37 @@ pub struct RegistrarSettings {
     pub flood: FloodPolicy,
     /// Drop flooding or banned sources without an answer (else 503 / 403).
     pub silent: bool,
+}
+
+impl RegistrarSettings {
+    /// From `[registrar]`; an empty `nonce_secret` becomes 32 random bytes, which
+    /// is right for one node (nonces of a restarted process are merely invalid,
+    /// and phones are challenged again).
+    pub fn from_config(c: &RegistrarConfig) -> RegistrarSettings {
+        let nonce_secret = if c.nonce_secret.is_empty() {
+            rand::random::<[u8; 32]>().to_vec()
+        } else {
+            c.nonce_secret.as_bytes().to_vec()
+        };
+        RegistrarSettings {
+            realm: c.realm.clone(),
+            nonce_secret,
+            nonce_lifetime_secs: c.nonce_lifetime_secs,
+            expires: ExpiresPolicy {
+                min_secs: c.min_expires_secs,
+                max_secs: c.max_expires_secs,
+                default_secs: c.default_expires_secs,
+            },
+            flood: FloodPolicy {
+                burst: c.flood_burst,
+                per_sec: c.flood_per_sec,
+                ban_after: c.ban_after_failures,
+                window_ms: c.ban_window_secs.saturating_mul(1000),
+                ban_ms: c.ban_secs.saturating_mul(1000),
+            },
+            silent: c.flood_silent,
+        }
+    }
 }
 
 /// The header fields of a request the registrar reads, as text.
