@@ -242,7 +242,12 @@ async fn operator_cmd(
         } => {
             let new = carecall::store::NewOperator {
                 display_name: name.unwrap_or_else(|| username.clone()),
-                sip_ha1: ha1(Algorithm::Md5, &sip_user, &config.registrar.realm, &password),
+                sip_ha1: ha1(
+                    Algorithm::Md5,
+                    &sip_user,
+                    &config.registrar.realm,
+                    &password,
+                ),
                 username,
                 sip_user,
                 unit_code: unit,

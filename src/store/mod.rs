@@ -39,9 +39,7 @@ pub use campaign_types::{
 };
 pub use connect::{Backend, StoreOptions};
 pub use error::{StoreError, redact_url};
-pub use operators::{
-    NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord,
-};
+pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
 pub use sampling::DossierFilter;
 pub use types::{
     AnswerId, AnswerKind, AnswerRecord, CallId, CallOutcome, CallRecord, CallSummary, Dossier,

@@ -335,10 +335,7 @@ fn registration_from_row(r: &AnyRow, op: &'static str) -> Result<RegistrationRec
         transport: col(r, op, "transport")?,
         user_agent: col(r, op, "user_agent")?,
         call_id: col(r, op, "call_id")?,
-        cseq: u32::try_from(cseq).map_err(|_| StoreError::Corrupt {
-            op,
-            column: "cseq",
-        })?,
+        cseq: u32::try_from(cseq).map_err(|_| StoreError::Corrupt { op, column: "cseq" })?,
         expires_at: ts(r, op, "expires_at")?,
     })
 }

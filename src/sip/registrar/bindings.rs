@@ -224,11 +224,7 @@ mod tests {
 
     #[test]
     fn contact_param_beats_header_beats_default_and_max_clamps() {
-        let r = req(
-            &[("sip:a@h", Some(120)), ("sip:b@h", None)],
-            Some(7200),
-            1,
-        );
+        let r = req(&[("sip:a@h", Some(120)), ("sip:b@h", None)], Some(7200), 1);
         let u = apply(&r, &[], &POLICY, NOW).unwrap();
         assert_eq!(upserted(&u), vec![("sip:a@h", 120), ("sip:b@h", 3600)]);
         let u = apply(&req(&[("sip:c@h", None)], None, 1), &[], &POLICY, NOW).unwrap();
@@ -254,7 +250,13 @@ mod tests {
             stored("sip:b@h", "other", 5, 100),
             stored("sip:old@h", "other", 5, -1),
         ];
-        let u = apply(&req(&[("SIP:A@H", Some(0))], None, 1), &current, &POLICY, NOW).unwrap();
+        let u = apply(
+            &req(&[("SIP:A@H", Some(0))], None, 1),
+            &current,
+            &POLICY,
+            NOW,
+        )
+        .unwrap();
         assert_eq!(
             u.changes,
             vec![Change::Remove {

@@ -75,9 +75,8 @@ pub fn parse_delta_seconds(s: &str) -> Result<u32, AddressError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AddressError::BadExpires(s.to_string()));
     }
-    Ok(s.parse::<u64>().map_or(u32::MAX, |v| {
-        u32::try_from(v).unwrap_or(u32::MAX)
-    }))
+    Ok(s.parse::<u64>()
+        .map_or(u32::MAX, |v| u32::try_from(v).unwrap_or(u32::MAX)))
 }
 
 /// The user part of the address-of-record in a To value (`"Lan" <sip:lan@x>;tag=1`).
@@ -209,10 +208,7 @@ mod tests {
                 entry("sips:lan@h.example", None),
             ])
         );
-        assert_eq!(
-            parse_contacts::<&str>(&[]).unwrap(),
-            Contacts::List(vec![])
-        );
+        assert_eq!(parse_contacts::<&str>(&[]).unwrap(), Contacts::List(vec![]));
         assert_eq!(parse_contacts(&[" * "]).unwrap(), Contacts::Star);
     }
 

@@ -111,7 +111,9 @@ impl Credentials {
     /// Parses `Digest k=v, k="v", ...` (quoted strings may hold commas and `\"`).
     pub fn parse(header: &str) -> Result<Credentials, CredentialsError> {
         let header = header.trim();
-        let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+        let (scheme, rest) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
         if !scheme.eq_ignore_ascii_case("Digest") {
             return Err(CredentialsError::NotDigest);
         }

@@ -30,7 +30,9 @@ pub enum Verdict {
     /// Over its rate: 503 (or drop).
     Limited,
     /// Too many failed authentications: 403 (or drop) until `until_ms`.
-    Banned { until_ms: u64 },
+    Banned {
+        until_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -116,8 +118,7 @@ impl FloodGuard {
         let p = self.policy;
         self.last_prune_ms = now_ms;
         self.sources.retain(|_, s| {
-            let refilled = s.tokens
-                + now_ms.saturating_sub(s.last_ms) as f64 / 1000.0 * p.per_sec
+            let refilled = s.tokens + now_ms.saturating_sub(s.last_ms) as f64 / 1000.0 * p.per_sec
                 >= f64::from(p.burst);
             let failing = s.failures > 0 && now_ms < s.window_start_ms + p.window_ms;
             now_ms < s.banned_until_ms || failing || !refilled

@@ -247,7 +247,9 @@ pub(crate) fn source_of_via(via: &str) -> Option<(SocketAddr, &'static str)> {
 fn split_host_port(s: &str) -> Option<(String, u16)> {
     if let Some(rest) = s.strip_prefix('[') {
         let (h, after) = rest.split_once(']')?;
-        let port = after.strip_prefix(':').map_or(Some(5060), |p| p.parse().ok())?;
+        let port = after
+            .strip_prefix(':')
+            .map_or(Some(5060), |p| p.parse().ok())?;
         return Some((h.to_string(), port));
     }
     match s.rsplit_once(':') {
@@ -279,7 +281,9 @@ mod tests {
     #[test]
     fn source_from_via_uses_received_and_rport() {
         assert_eq!(
-            source_of_via("SIP/2.0/UDP 10.0.0.5:5086;branch=z9hG4bK1;received=203.0.113.7;rport=40000"),
+            source_of_via(
+                "SIP/2.0/UDP 10.0.0.5:5086;branch=z9hG4bK1;received=203.0.113.7;rport=40000"
+            ),
             Some(("203.0.113.7:40000".parse().unwrap(), "udp"))
         );
         assert_eq!(

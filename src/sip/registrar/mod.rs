@@ -219,7 +219,9 @@ impl Registrar {
         };
         let credentials = match Credentials::parse(header) {
             Ok(c) => c,
-            Err(CredentialsError::NotDigest) => return Step::Reply(self.challenge(now_secs, false)),
+            Err(CredentialsError::NotDigest) => {
+                return Step::Reply(self.challenge(now_secs, false));
+            }
             Err(_) => return Step::Reply(Reply::new(400, "Malformed Authorization")),
         };
         // Credentials for another realm or an algorithm we did not offer: ask again.
@@ -292,10 +294,8 @@ impl Registrar {
 
     /// 401 with a fresh nonce (RFC 3261 §22.1, RFC 7616 §3.3).
     fn challenge(&self, now_secs: u64, stale: bool) -> Reply {
-        Reply::new(401, "Unauthorized").with(
-            "WWW-Authenticate",
-            self.nonces.challenge(now_secs, stale),
-        )
+        Reply::new(401, "Unauthorized")
+            .with("WWW-Authenticate", self.nonces.challenge(now_secs, stale))
     }
 
     /// Forgets idle flood-tracking state; call now and then.

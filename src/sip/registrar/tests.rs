@@ -58,7 +58,9 @@ fn nonce_of(reply: &Reply) -> String {
 fn authorize(req: &mut RequestParts, user: &str, password: &str, nonce: &str) {
     let h1 = ha1(Algorithm::Md5, user, REALM, password);
     let uri = format!("sip:{REALM}");
-    let ha2 = hex::encode(<md5::Md5 as sha2::Digest>::digest(format!("REGISTER:{uri}")));
+    let ha2 = hex::encode(<md5::Md5 as sha2::Digest>::digest(format!(
+        "REGISTER:{uri}"
+    )));
     let response = hex::encode(<md5::Md5 as sha2::Digest>::digest(format!(
         "{h1}:{nonce}:00000001:abcdef:auth:{ha2}"
     )));
@@ -96,7 +98,11 @@ fn challenge_then_200_with_the_binding() {
     let mut r = Registrar::new(&settings());
     let mut req = register("lan", Some("120"), 1);
     let c = challenge(&mut r, &req, T0);
-    assert!(c.header("WWW-Authenticate").unwrap().contains("realm=\"carecall\""));
+    assert!(
+        c.header("WWW-Authenticate")
+            .unwrap()
+            .contains("realm=\"carecall\"")
+    );
     authorize(&mut req, "lan", "mật khẩu", &nonce_of(&c));
     let p = pending(&mut r, &req, T0 + 50);
     assert_eq!(p.user, "lan");
@@ -162,7 +168,12 @@ fn stale_nonce_gets_stale_true_and_forged_nonce_a_plain_401() {
     let nonce = nonce_of(&challenge(&mut r, &req, T0));
     authorize(&mut req, "lan", "mật khẩu", &nonce);
     let again = challenge(&mut r, &req, T0 + 301_000);
-    assert!(again.header("WWW-Authenticate").unwrap().ends_with("stale=true"));
+    assert!(
+        again
+            .header("WWW-Authenticate")
+            .unwrap()
+            .ends_with("stale=true")
+    );
     authorize(&mut req, "lan", "mật khẩu", "5f00.deadbeef");
     let forged = challenge(&mut r, &req, T0 + 1000);
     assert!(!forged.header("WWW-Authenticate").unwrap().contains("stale"));
@@ -219,7 +230,8 @@ fn unregister_all_with_star() {
 #[test]
 fn malformed_registers_are_400() {
     let mut r = Registrar::new(&settings());
-    let cases: [(&str, fn(&mut RequestParts)); 6] = [
+    type Spoil = fn(&mut RequestParts);
+    let cases: [(&str, Spoil); 6] = [
         ("no To", |q| q.to = None),
         ("To without user", |q| q.to = Some("<sip:carecall>".into())),
         ("garbage Contact", |q| q.contacts = vec!["garbage<<".into()]),
@@ -237,7 +249,10 @@ fn malformed_registers_are_400() {
     }
     let mut req = register("lan", None, 1);
     req.authorization = Some("Digest username=\"lan".into());
-    assert!(matches!(r.on_request(&req, phone(), T0), Step::Reply(Reply { code: 400, .. })));
+    assert!(matches!(
+        r.on_request(&req, phone(), T0),
+        Step::Reply(Reply { code: 400, .. })
+    ));
 }
 
 #[test]
@@ -265,10 +280,16 @@ fn flood_gets_503_then_failed_auths_ban_with_403() {
     let Step::Reply(limited) = r.on_request(&req, phone(), T0) else {
         panic!()
     };
-    assert_eq!((limited.code, limited.header("Retry-After")), (503, Some("5")));
+    assert_eq!(
+        (limited.code, limited.header("Retry-After")),
+        (503, Some("5"))
+    );
     // Another source is served meanwhile.
     let other: SocketAddr = "192.0.2.11:5060".parse().unwrap();
-    assert!(matches!(r.on_request(&req, other, T0), Step::Reply(Reply { code: 401, .. })));
+    assert!(matches!(
+        r.on_request(&req, other, T0),
+        Step::Reply(Reply { code: 401, .. })
+    ));
 
     // Three wrong passwords within the window ban the source, even with the right one.
     let h1 = LAN_HA1();
@@ -282,7 +303,10 @@ fn flood_gets_503_then_failed_auths_ban_with_403() {
     }
     let mut good = register("lan", None, 2);
     authorize(&mut good, "lan", "mật khẩu", &r.nonces.issue(t / 1000));
-    assert!(matches!(r.on_request(&good, phone(), t), Step::Reply(Reply { code: 403, .. })));
+    assert!(matches!(
+        r.on_request(&good, phone(), t),
+        Step::Reply(Reply { code: 403, .. })
+    ));
     // The ban ends.
     assert!(matches!(
         r.on_request(&good, phone(), t + 600_000),
