@@ -132,7 +132,7 @@ impl Inner {
                 self.store_change(&op.id, change).await?;
             }
             if !outcome.changes.is_empty() {
-                info!(user = %op.sip_user, source = %pending_source(pending), changes = outcome.changes.len(), "registrar: bindings updated");
+                info!(user = %op.sip_user, source = %pending.source, changes = outcome.changes.len(), "registrar: bindings updated");
             }
         }
         Ok(outcome.reply)
@@ -162,10 +162,6 @@ impl Inner {
             Change::RemoveAll => self.store.remove_registrations(op).await.map(|_| ()),
         }
     }
-}
-
-fn pending_source(p: &Pending) -> SocketAddr {
-    p.source
 }
 
 fn binding_of(r: RegistrationRecord) -> Binding {
