@@ -44,6 +44,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub ivr: IvrConfig,
     pub dialer: DialerConfig,
+    pub registrar: RegistrarConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,6 +146,82 @@ pub struct DialerConfig {
     pub units_file: PathBuf,
 }
 
+/// The built-in registrar for operators' phones (`sip::registrar`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarConfig {
+    /// Accept REGISTER on the SIP port (`carecall serve`).
+    pub enabled: bool,
+    /// Digest realm; operators' stored HA1 depend on it.
+    pub realm: String,
+    /// HMAC key of the nonces, the same on every node; empty: random per process.
+    pub nonce_secret: String,
+    /// Older nonces are answered with `stale=true`.
+    pub nonce_lifetime_secs: u64,
+    /// Shorter registrations get 423 Interval Too Brief.
+    pub min_expires_secs: u32,
+    /// Longer registrations are shortened to this.
+    pub max_expires_secs: u32,
+    /// When the phone does not say.
+    pub default_expires_secs: u32,
+    /// Requests one source address may send at once...
+    pub flood_burst: u32,
+    /// ...and per second after that; more get 503 (or nothing).
+    pub flood_per_sec: f64,
+    /// Failed authentications within `ban_window_secs` that ban a source (0: never).
+    pub ban_after_failures: u32,
+    pub ban_window_secs: u64,
+    pub ban_secs: u64,
+    /// Drop flooding and banned sources' requests without an answer.
+    pub flood_silent: bool,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            enabled: false,
+            realm: "carecall".into(),
+            nonce_secret: String::new(),
+            nonce_lifetime_secs: 300,
+            min_expires_secs: 60,
+            max_expires_secs: 3600,
+            default_expires_secs: 3600,
+            flood_burst: 20,
+            flood_per_sec: 5.0,
+            ban_after_failures: 10,
+            ban_window_secs: 60,
+            ban_secs: 600,
+            flood_silent: false,
+        }
+    }
+}
+
+impl RegistrarConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let r = self;
+        let ok = r.min_expires_secs <= r.default_expires_secs
+            && r.default_expires_secs <= r.max_expires_secs
+            && r.max_expires_secs > 0;
+        if !ok {
+            return Err(ConfigError::Invalid(
+                "registrar: need min_expires_secs <= default_expires_secs <= max_expires_secs, max > 0"
+                    .into(),
+            ));
+        }
+        if r.flood_burst == 0 || r.flood_per_sec.is_nan() || r.flood_per_sec <= 0.0 {
+            return Err(ConfigError::Invalid(
+                "registrar: flood_burst and flood_per_sec must be > 0".into(),
+            ));
+        }
+        if r.realm.is_empty() || r.realm.contains('"') {
+            return Err(ConfigError::Invalid(
+                "registrar.realm must be non-empty and without quotes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for DialerConfig {
     fn default() -> Self {
         DialerConfig {
@@ -177,6 +254,7 @@ impl Default for Config {
             },
             ivr: IvrConfig::default(),
             dialer: DialerConfig::default(),
+            registrar: RegistrarConfig::default(),
         }
     }
 }
@@ -260,6 +338,7 @@ impl Config {
         self.rtp_port_range()?;
         self.offered_codecs()?;
         self.sip_bind()?;
+        self.registrar.validate()?;
         if self.trunk.ring_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "trunk.ring_timeout_secs must be > 0".into(),
@@ -352,7 +431,7 @@ fn apply_env(
     table: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    const SECTIONS: [&str; 8] = [
+    const SECTIONS: [&str; 9] = [
         "sip",
         "trunk",
         "media",
@@ -361,6 +440,7 @@ fn apply_env(
         "http",
         "ivr",
         "dialer",
+        "registrar",
     ];
     for (var, raw) in vars {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
@@ -481,6 +561,32 @@ mod tests {
                 .to_string()
                 .contains("G729")
         );
+    }
+
+    #[test]
+    fn registrar_section_from_file_and_env() {
+        let c = Config::from_table(toml::Table::new()).unwrap();
+        assert!(!c.registrar.enabled);
+        let file: toml::Table = "[registrar]\nenabled = true\nmin_expires_secs = 30\n"
+            .parse()
+            .unwrap();
+        let mut t = defaults_with(file).unwrap();
+        apply_env(
+            &mut t,
+            env(&[
+                ("CARECALL_REGISTRAR_REALM", "1022.example"),
+                ("CARECALL_REGISTRAR_FLOOD_PER_SEC", "2.5"),
+            ]),
+        )
+        .unwrap();
+        let c = Config::from_table(t).unwrap();
+        assert!(c.registrar.enabled);
+        assert_eq!(c.registrar.min_expires_secs, 30);
+        assert_eq!(c.registrar.realm, "1022.example");
+        assert_eq!(c.registrar.flood_per_sec, 2.5);
+        let t: toml::Table = "[registrar]\nmin_expires_secs = 7200\n".parse().unwrap();
+        let err = Config::from_table(t).unwrap_err().to_string();
+        assert!(err.contains("min_expires_secs"), "{err}");
     }
 
     #[test]

@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         action: UserCmd,
     },
+    /// Operator accounts (SIP credentials for the built-in registrar).
+    Operator {
+        #[command(subcommand)]
+        action: OperatorCmd,
+    },
     /// Run the simulated phone (a SIP UA that answers and presses keys).
     Phone {
         #[arg(long, default_value = "127.0.0.1:5090")]
@@ -203,6 +208,70 @@ enum ImportKind {
     Dossiers { file: PathBuf },
     /// Administrative units: code,name,level,parent
     Units { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum OperatorCmd {
+    /// Create an operator; only the digest HA1 for `registrar.realm` is stored.
+    Add {
+        username: String,
+        #[arg(long)]
+        sip_user: String,
+        /// The SIP password (or CARECALL_OPERATOR_PASSWORD, kept out of `ps`).
+        #[arg(long, env = "CARECALL_OPERATOR_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Display name (default: the username).
+        #[arg(long)]
+        name: Option<String>,
+        /// Administrative unit code the operator belongs to.
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// List operators with their state and registered contacts, one JSON line each.
+    List,
+}
+
+async fn operator_cmd(
+    store: &carecall::store::Store,
+    config: &Config,
+    action: OperatorCmd,
+) -> anyhow::Result<ExitCode> {
+    use carecall::sip::registrar::digest::{Algorithm, ha1};
+    match action {
+        OperatorCmd::Add {
+            username,
+            sip_user,
+            password,
+            name,
+            unit,
+        } => {
+            let new = carecall::store::NewOperator {
+                display_name: name.unwrap_or_else(|| username.clone()),
+                sip_ha1: ha1(
+                    Algorithm::Md5,
+                    &sip_user,
+                    &config.registrar.realm,
+                    &password,
+                ),
+                username,
+                sip_user,
+                unit_code: unit,
+            };
+            let op = store.create_operator(&new, chrono::Utc::now()).await?;
+            println!("{}", serde_json::to_string(&op)?);
+        }
+        OperatorCmd::List => {
+            let now = chrono::Utc::now();
+            for op in store.operators().await? {
+                let contacts = store.contacts_of(&op.id, now).await?;
+                println!(
+                    "{}",
+                    serde_json::json!({"operator": op, "contacts": contacts})
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Subcommand)]
@@ -350,6 +419,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
             let store = carecall::store::Store::connect(&config.database.url).await?;
             campaign_cmd(&store, &config, action).await
+        }
+        Command::Operator { action } => {
+            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let store = carecall::store::Store::connect(&config.database.url).await?;
+            operator_cmd(&store, &config, action).await
         }
         Command::Audit {
             action: AuditCmd::Verify,

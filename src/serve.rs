@@ -46,6 +46,14 @@ pub async fn run(svc: Arc<CallServices>, stop: CancellationToken) -> Result<(), 
         cfg.dialer.calls_per_second,
     );
     let dialer = tokio::spawn(runner.run(stop.clone()));
+    if cfg.registrar.enabled {
+        // Phones' bindings are read with their expiry; this only empties the table.
+        tokio::spawn(crate::sip::registrar::handler::expire_loop(
+            svc.store.clone(),
+            std::time::Duration::from_secs(30),
+            stop.clone(),
+        ));
+    }
     let state = AppState::new(svc.store.clone(), cfg.clone(), node.clone());
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let http = tokio::spawn({

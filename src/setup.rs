@@ -9,7 +9,8 @@ use tracing::{info, warn};
 use crate::call::{CallServices, ports::RtpPorts};
 use crate::config::{Config, ConfigError};
 use crate::media::prompt::{PromptError, PromptStore};
-use crate::sip::agent::{OutboundOnly, SipAgent, SipError};
+use crate::sip::agent::{OutboundOnly, RequestHandler, SipAgent, SipError};
+use crate::sip::registrar::{Registrar, RegistrarHandler, RegistrarSettings};
 use crate::sip::registration::{self, RegistrationState};
 use crate::sip::uac::TrunkRoute;
 use crate::store::{Store, StoreError};
@@ -63,7 +64,7 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         bind,
         public_ip,
         &config.sip.user_agent,
-        Arc::new(OutboundOnly),
+        request_handler(&config, &store),
     )
     .await?;
     let registration = if config.trunk.register {
@@ -82,6 +83,21 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         prompts,
         registration,
     })
+}
+
+/// Who answers out-of-dialog requests: the registrar (REGISTER, OPTIONS) in
+/// front of [`OutboundOnly`] when `registrar.enabled`, else `OutboundOnly` alone.
+fn request_handler(config: &Config, store: &Store) -> Arc<dyn RequestHandler> {
+    if !config.registrar.enabled {
+        return Arc::new(OutboundOnly);
+    }
+    let settings = RegistrarSettings::from_config(&config.registrar);
+    info!(realm = %settings.realm, "registrar enabled for operators' phones");
+    Arc::new(RegistrarHandler::new(
+        Registrar::new(&settings),
+        store.clone(),
+        Arc::new(OutboundOnly),
+    ))
 }
 
 /// The local address the kernel would use toward the trunk: what Contact and SDP

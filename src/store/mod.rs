@@ -26,6 +26,7 @@ mod connect;
 mod dossiers;
 mod error;
 mod files;
+mod operators;
 mod recordings;
 mod sampling;
 mod summary;
@@ -45,6 +46,7 @@ pub use campaign_types::{
 };
 pub use connect::{Backend, StoreOptions};
 pub use error::{StoreError, redact_url};
+pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
 pub use sampling::DossierFilter;
 pub use types::{
     AnswerId, AnswerKind, AnswerRecord, CallId, CallOutcome, CallRecord, CallSummary, Dossier,
