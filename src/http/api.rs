@@ -207,3 +207,9 @@ pub async fn alarms(p: Principal, State(s): State<AppState>) -> ApiResult<Json<V
     p.require(Permission::ReadLive)?;
     Ok(Json(json!(s.store.open_alarms().await?)))
 }
+
+/// Operators with their state and since when (SIP credentials never leave).
+pub async fn operators(p: Principal, State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    p.require(Permission::ReadLive)?;
+    Ok(Json(json!(s.store.operators().await?)))
+}

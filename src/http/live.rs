@@ -1,4 +1,5 @@
-//! `GET /api/v1/live`: calls in progress, running campaigns and open alarms as
+//! `GET /api/v1/live`: calls in progress, operator states, running campaigns
+//! and open alarms as
 //! a server-sent event stream (one `snapshot` event whenever something
 //! changed, polled from the database every second so that every node's calls
 //! show up, whichever node serves the page).
@@ -37,8 +38,22 @@ pub async fn snapshot(s: &AppState, p: &Principal) -> Result<Value, ApiError> {
         .map(|c| json!({ "id": c.id, "name": c.name }))
         .collect();
     let alarms = s.store.open_alarms().await?;
+    let operators: Vec<Value> = s
+        .store
+        .operators()
+        .await?
+        .into_iter()
+        .filter(|o| p.scope.allows(o.unit_code.as_deref()) || o.unit_code.is_none())
+        .map(|o| {
+            json!({
+                "username": o.username, "display_name": o.display_name,
+                "state": o.state, "since": o.state_since,
+            })
+        })
+        .collect();
     Ok(json!({
         "calls": calls,
+        "operators": operators,
         "campaigns": running,
         "alarms": alarms,
     }))

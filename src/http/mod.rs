@@ -125,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/do-not-call", post(api::add_do_not_call))
         .route("/api/v1/alarms", get(api::alarms))
+        .route("/api/v1/operators", get(api::operators))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .with_state(state)
 }

@@ -61,6 +61,7 @@ pub const OPERATIONS: &[Operation] = &[
     op!("post" "/api/v1/campaigns/{id}/{action}", "campaigns", "start, pause, resume or stop", Some("manage_campaigns")),
     op!("post" "/api/v1/do-not-call", "data", "List a number that must not be called", Some("manage_do_not_call"), body = "DoNotCall"),
     op!("get" "/api/v1/alarms", "system", "Open alarms", Some("read_live")),
+    op!("get" "/api/v1/operators", "system", "Operators and their states", Some("read_live")),
     op!("get" "/api/v1/live", "system", "Server-sent events: calls in progress, running campaigns, alarms", Some("read_live"), produces = "text/event-stream"),
     op!("get" "/api/v1/calls", "results", "Calls with their survey, filtered, newest first, keyset-paged", R, query = &["from", "to", "unit", "level", "field", "campaign", "disposition", "score_min", "score_max", "satisfied", "has_complaint", "cursor", "limit"]),
     op!("get" "/api/v1/calls/{id}", "results", "One call: dossier, answers with every revision, recording", R),
