@@ -5,6 +5,7 @@
 //! return actions; the async drivers around them only move bytes and fire timers.
 
 pub mod auth;
+pub mod bridge;
 pub mod call;
 pub mod campaign;
 pub mod config;
