@@ -89,11 +89,14 @@ async fn id_at(db: &mut AnyConnection, seq: i64) -> String {
 }
 
 async fn chain_row_at(db: &mut AnyConnection, seq: i64) -> ChainRow {
-    let r = sqlx::query("SELECT * FROM answers WHERE seq = $1")
-        .bind(seq)
-        .fetch_one(db)
-        .await
-        .unwrap();
+    let r = sqlx::query(
+        "SELECT a.*, s.call_id AS response_call_id, s.dossier_code AS response_dossier \
+         FROM answers a JOIN survey_responses s ON s.id = a.response_id WHERE a.seq = $1",
+    )
+    .bind(seq)
+    .fetch_one(db)
+    .await
+    .unwrap();
     ChainRow {
         id: r.get("id"),
         response_id: r.get("response_id"),
@@ -110,6 +113,8 @@ async fn chain_row_at(db: &mut AnyConnection, seq: i64) -> ChainRow {
         changed_by: r.get("changed_by"),
         change_reason: r.get("change_reason"),
         seq: r.get("seq"),
+        response_call_id: r.get("response_call_id"),
+        response_dossier: r.get("response_dossier"),
     }
 }
 
@@ -211,6 +216,30 @@ mod cases {
         assert_eq!(report.answers, 6, "links before the break are counted");
     }
 
+    /// Moving a response to another dossier (another unit in the reports) with
+    /// plain SQL breaks the chain at its first answer; survey_responses has no
+    /// trigger, so no attacker powers are needed.
+    pub async fn response_moved_to_another_dossier_is_found(store: &Store, url: &str) {
+        let r = ten_answers(store).await;
+        let mut db = AnyConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE survey_responses SET dossier_code = 'HS-2' WHERE id = $1")
+            .bind(r.as_str())
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let report = store.verify_chain().await.unwrap();
+        broken_at(&report, 1, BreakReason::ContentHash);
+        sqlx::query(
+            "UPDATE survey_responses SET dossier_code = 'HS-1', status = 'completed' WHERE id = $1",
+        )
+        .bind(r.as_str())
+        .execute(&mut db)
+        .await
+        .unwrap();
+        let report = store.verify_chain().await.unwrap();
+        assert!(report.is_intact(), "status is not bound: {report:?}");
+    }
+
     pub async fn rehashed_edit_breaks_the_next_link(store: &Store, url: &str) {
         ten_answers(store).await;
         let mut db = attacker(store, url).await;
@@ -287,6 +316,8 @@ mod cases {
             changed_by: None,
             change_reason: None,
             seq: 6,
+            response_call_id: chain_row_at(&mut db, 5).await.response_call_id,
+            response_dossier: chain_row_at(&mut db, 5).await.response_dossier,
         };
         let hash = answer_hash(&prev, &forged);
         sqlx::query(
@@ -355,6 +386,7 @@ both_backends!(
     append_only_triggers_still_refuse,
     concurrent_writers_keep_one_chain,
     edited_value_is_named,
+    response_moved_to_another_dossier_is_found,
     rehashed_edit_breaks_the_next_link,
     deleted_last_row_is_found_by_the_head,
     deleted_middle_row_is_a_gap,

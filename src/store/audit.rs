@@ -7,9 +7,15 @@
 //! 64-character hex hash of the row with `seq - 1` ([`GENESIS`] for seq 1) and
 //! `canonical` is the JSON array (serde_json, compact) of, in this order:
 //! `id, response_id, key, revision, kind, value, why, offset_ms, clip_path,
-//! clip_ms, clip_sha256, answered_at (unix ms), changed_by, change_reason, seq`
-//! with absent values as `null`. JSON string escaping means no value can
-//! imitate a field boundary.
+//! clip_ms, clip_sha256, answered_at (unix ms), changed_by, change_reason, seq,
+//! response_call_id, response_dossier` with absent values as `null`. JSON
+//! string escaping means no value can imitate a field boundary.
+//!
+//! The last two are the call and dossier of the answer's survey response, read
+//! when the answer is written: they bind each answer to its response's record,
+//! so that moving a response to another call or dossier (and so to another
+//! unit in the reports) breaks the chain like an edited answer does. The
+//! response's status changes legitimately as the call goes on and is not bound.
 //!
 //! The chain is unkeyed: it proves that the stored rows are the ones written in
 //! order, not who wrote them; an attacker who recomputes every hash from the
@@ -57,6 +63,10 @@ pub struct ChainRow {
     pub changed_by: Option<String>,
     pub change_reason: Option<String>,
     pub seq: i64,
+    /// The call of the answer's response.
+    pub response_call_id: Option<String>,
+    /// The dossier of the answer's response.
+    pub response_dossier: Option<String>,
 }
 
 impl ChainRow {
@@ -78,6 +88,8 @@ impl ChainRow {
             self.changed_by,
             self.change_reason,
             self.seq,
+            self.response_call_id,
+            self.response_dossier,
         ])
         .to_string()
     }
@@ -157,8 +169,12 @@ impl ChainReport {
     }
 }
 
-const COLUMNS: &str = "id, response_id, key, revision, kind, value, why, offset_ms, clip_path, \
-    clip_ms, clip_sha256, answered_at, changed_by, change_reason, seq, prev_hash, hash";
+/// An answer row with its response's call and dossier (see the module doc).
+const COLUMNS: &str = "a.id, a.response_id, a.key, a.revision, a.kind, a.value, a.why, \
+    a.offset_ms, a.clip_path, a.clip_ms, a.clip_sha256, a.answered_at, a.changed_by, \
+    a.change_reason, a.seq, a.prev_hash, a.hash, r.call_id AS response_call_id, \
+    r.dossier_code AS response_dossier \
+    FROM answers a LEFT JOIN survey_responses r ON r.id = a.response_id";
 
 impl Store {
     /// Appends `a` as the next revision of its key and the next link of the
@@ -192,6 +208,15 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(e)?;
+        let owner = sqlx::query("SELECT call_id, dossier_code FROM survey_responses WHERE id = $1")
+            .bind(r.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(e)?;
+        let (response_call_id, response_dossier) = match &owner {
+            Some(o) => (col(o, OP, "call_id")?, col(o, OP, "dossier_code")?),
+            None => (None, None),
+        };
         let id = AnswerId::new_v4();
         let row = ChainRow {
             id: id.as_str().to_owned(),
@@ -209,6 +234,8 @@ impl Store {
             changed_by: changed_by.map(str::to_owned),
             change_reason: change_reason.map(str::to_owned),
             seq,
+            response_call_id,
+            response_dossier,
         };
         let hash = answer_hash(&prev_hash, &row);
         insert_row(&mut tx, &row, &prev_hash, &hash).await?;
@@ -244,7 +271,7 @@ impl Store {
         )?;
 
         let mut walk = Walk::new();
-        let sql = format!("SELECT {COLUMNS} FROM answers WHERE seq <= $1 ORDER BY seq");
+        let sql = format!("SELECT {COLUMNS} WHERE a.seq <= $1 ORDER BY a.seq");
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(head_seq)
             .fetch(&self.pool);
@@ -283,8 +310,8 @@ impl Store {
     async fn row_after_head(&self) -> Result<Option<BrokenLink>, StoreError> {
         const OP: &str = "verify_chain";
         let sql = format!(
-            "SELECT {COLUMNS} FROM answers \
-             WHERE seq > (SELECT seq FROM answer_chain_head WHERE id = 1) ORDER BY seq LIMIT 1"
+            "SELECT {COLUMNS} \
+             WHERE a.seq > (SELECT seq FROM answer_chain_head WHERE id = 1) ORDER BY a.seq LIMIT 1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_optional(&self.pool)
@@ -413,6 +440,8 @@ fn chain_row(r: &AnyRow) -> Result<ChainRow, StoreError> {
         changed_by: col(r, OP, "changed_by")?,
         change_reason: col(r, OP, "change_reason")?,
         seq: col(r, OP, "seq")?,
+        response_call_id: col(r, OP, "response_call_id")?,
+        response_dossier: col(r, OP, "response_dossier")?,
     })
 }
 
@@ -437,6 +466,8 @@ mod tests {
             changed_by: None,
             change_reason: None,
             seq: 1,
+            response_call_id: Some("c".into()),
+            response_dossier: None,
         }
     }
 
