@@ -16,6 +16,7 @@ pub mod media;
 pub mod number;
 pub mod phone;
 pub mod pii;
+pub mod report;
 pub mod serve;
 pub mod setup;
 pub mod sip;

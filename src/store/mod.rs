@@ -23,6 +23,7 @@ mod connect;
 mod dossiers;
 mod error;
 mod files;
+mod reports;
 mod sampling;
 mod summary;
 mod survey;
