@@ -151,6 +151,16 @@ fn attachment(bytes: Vec<u8>, format: Format, stem: &str) -> Response {
         .into_response()
 }
 
+/// The report table of `filter` as JSON. The filter's unit list is the scope:
+/// narrow it first with [`ReportFilter::restrict_to`].
+pub async fn report_json(
+    state: &AppState,
+    filter: &ReportFilter,
+    by: Dimension,
+) -> Result<Json<report::ReportTable>, ApiError> {
+    Ok(Json(report::table(&state.store, filter, by).await?))
+}
+
 /// A report table in the asked format, over `scope`'s units.
 pub async fn report_response(
     state: &AppState,
@@ -160,12 +170,14 @@ pub async fn report_response(
     let by = dimension(p)?;
     let format = Format::parse(p.format.as_deref())?;
     let f = filter_from_params(state, p, scope).await?;
+    if format == Format::Json {
+        return Ok(report_json(state, &f, by).await?.into_response());
+    }
     let t = report::table(&state.store, &f, by).await?;
     let stem = format!("bao-cao-{}", by.as_str());
     Ok(match format {
-        Format::Json => Json(t).into_response(),
         Format::Csv => attachment(report::csv_table(&t)?, format, &stem),
-        Format::Xlsx => attachment(report::xlsx_table(&t)?, format, &stem),
+        _ => attachment(report::xlsx_table(&t)?, format, &stem),
     })
 }
 
