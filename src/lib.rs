@@ -19,6 +19,7 @@ pub mod number;
 pub mod phone;
 pub mod pii;
 pub mod questionnaire;
+pub mod report;
 pub mod serve;
 pub mod setup;
 pub mod sip;

@@ -14,6 +14,7 @@ pub mod live;
 pub mod openapi;
 pub mod range;
 pub mod recordings;
+pub mod reports;
 pub mod results;
 pub mod users;
 
@@ -105,6 +106,9 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/calls/{id}/clips/{key}",
             get(recordings::get_clip_audio),
         )
+        .route("/api/v1/reports", get(reports::report))
+        .route("/api/v1/reports/feedback", get(reports::feedback))
+        .route("/api/v1/reports/monthly", get(reports::monthly))
         .route("/api/v1/complaints", get(complaints::get_complaints))
         .route("/api/v1/complaints/{id}", get(complaints::get_complaint))
         .route(
@@ -156,4 +160,38 @@ pub async fn serve(
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
         .map_err(err)
+}
+
+/// The router with an administrator's bearer token added to every request,
+/// for handler tests that are not about authentication.
+#[cfg(test)]
+pub(crate) async fn as_admin(state: AppState) -> Router {
+    use axum::http::{HeaderValue, Request, header};
+    let id = state
+        .store
+        .create_user(&crate::store::NewUser {
+            username: "admin",
+            display_name: "admin",
+            password_hash: "unused",
+            role: "admin",
+            unit_code: None,
+        })
+        .await
+        .expect("create the test admin");
+    let token = crate::auth::Secret::new("cc_tok");
+    state
+        .store
+        .create_token(&token.hash(), &id, "test", None)
+        .await
+        .expect("create the test token");
+    let value = HeaderValue::from_str(&format!("Bearer {}", token.as_str())).expect("header");
+    app(state).layer(axum::middleware::map_request(
+        move |mut req: Request<axum::body::Body>| {
+            let value = value.clone();
+            async move {
+                req.headers_mut().insert(header::AUTHORIZATION, value);
+                req
+            }
+        },
+    ))
 }

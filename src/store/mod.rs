@@ -28,6 +28,7 @@ mod error;
 mod files;
 mod operators;
 mod recordings;
+mod reports;
 mod sampling;
 mod summary;
 mod survey;
