@@ -239,6 +239,7 @@ impl Store {
         };
         let hash = answer_hash(&prev_hash, &row);
         insert_row(&mut tx, &row, &prev_hash, &hash).await?;
+        set_latest(&mut tx, &row).await?;
         sqlx::query("UPDATE answer_chain_head SET hash = $1 WHERE id = 1")
             .bind(&hash)
             .execute(&mut *tx)
@@ -320,6 +321,30 @@ impl Store {
         row.map(|r| Ok(link(&chain_row(&r)?, BreakReason::AfterHead)))
             .transpose()
     }
+}
+
+/// Keeps `answer_latest` on the newest revision (an older one arriving late,
+/// which the revision numbering makes impossible today, would not win).
+async fn set_latest(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    row: &ChainRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO answer_latest (response_id, key, revision, answer_id, kind, value) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (response_id, key) DO UPDATE SET \
+         revision = excluded.revision, answer_id = excluded.answer_id, kind = excluded.kind, \
+         value = excluded.value WHERE answer_latest.revision < excluded.revision",
+    )
+    .bind(&row.response_id)
+    .bind(&row.key)
+    .bind(row.revision)
+    .bind(&row.id)
+    .bind(&row.kind)
+    .bind(row.value.as_deref())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| classify("add_answer", e))?;
+    Ok(())
 }
 
 async fn insert_row(
