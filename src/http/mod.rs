@@ -9,6 +9,7 @@
 mod api;
 pub mod auth;
 mod error;
+pub mod pages;
 pub mod results;
 pub mod users;
 
@@ -61,6 +62,7 @@ pub fn web_redirect(to: &str) -> axum::response::Response {
 /// The API router (tested with `oneshot`, no socket).
 pub fn app(state: AppState) -> Router {
     Router::new()
+        .merge(pages::routes(&state))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/session", post(auth::login).delete(auth::logout))
         .route("/api/v1/me", get(auth::me))
