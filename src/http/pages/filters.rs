@@ -71,6 +71,29 @@ pub fn status_vi(s: &str) -> String {
     .to_string()
 }
 
+/// A survey response's status in Vietnamese.
+pub fn response_vi(s: &str) -> String {
+    match s {
+        "in_progress" => "Đang thực hiện",
+        "completed" => "Hoàn thành",
+        "partial" => "Dở dang",
+        "interrupted" => "Bị gián đoạn",
+        other => other,
+    }
+    .to_string()
+}
+
+/// Where a unit's quota stands, in Vietnamese.
+pub fn quota_vi(s: &str) -> String {
+    match s {
+        "reached" => "Đã đạt",
+        "on_track" => "Đúng tiến độ",
+        "falling_short" => "Chậm tiến độ",
+        other => other,
+    }
+    .to_string()
+}
+
 /// A unit level in Vietnamese.
 pub fn level_vi(s: &str) -> String {
     match s {
@@ -104,6 +127,8 @@ pub fn register(env: &mut minijinja::Environment<'static>) {
     env.add_filter("disposition_vi", |s: String| disposition_vi(&s));
     env.add_filter("status_vi", |s: String| status_vi(&s));
     env.add_filter("level_vi", |s: String| level_vi(&s));
+    env.add_filter("response_vi", |s: String| response_vi(&s));
+    env.add_filter("quota_vi", |s: String| quota_vi(&s));
     env.add_filter("url", |s: String| url_encode(&s));
 }
 
@@ -135,6 +160,8 @@ mod tests {
         assert_eq!(disposition_vi("odd"), "odd");
         assert_eq!(status_vi("running"), "Đang chạy");
         assert_eq!(level_vi("commune"), "Xã");
+        assert_eq!(response_vi("partial"), "Dở dang");
+        assert_eq!(quota_vi("falling_short"), "Chậm tiến độ");
         assert_eq!(url_encode("/a b?x=Đ"), "%2Fa%20b%3Fx%3D%C4%90");
     }
 }

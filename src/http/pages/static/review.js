@@ -3,6 +3,24 @@
 // it; a click on the waveform seeks there. No framework, no build step.
 "use strict";
 (function () {
+  // The correction form: offer only the values of the chosen question.
+  const key = document.getElementById("revise-key");
+  const value = document.getElementById("revise-value");
+  if (key && value) {
+    const sync = () => {
+      let first = null;
+      for (const g of value.querySelectorAll("optgroup")) {
+        const on = g.dataset.key === key.value;
+        g.hidden = !on;
+        g.disabled = !on;
+        if (on && !first) first = g.querySelector("option");
+      }
+      if (first) value.value = first.value;
+    };
+    key.addEventListener("change", sync);
+    sync();
+  }
+
   const player = document.getElementById("player");
   if (!player) return;
 
