@@ -124,7 +124,7 @@ impl Browser {
             .send(Message::Text(msg.to_string().into()))
             .await
             .unwrap();
-        let reply = tokio::time::timeout(WAIT, async {
+        tokio::time::timeout(WAIT, async {
             while let Some(m) = self.ws.next().await {
                 let Ok(Message::Text(t)) = m else { continue };
                 let v: Value = serde_json::from_str(&t).unwrap();
@@ -135,8 +135,7 @@ impl Browser {
             panic!("DevTools connection closed during {method}");
         })
         .await
-        .unwrap_or_else(|_| panic!("no answer to {method}"));
-        reply
+        .unwrap_or_else(|_| panic!("no answer to {method}"))
     }
 
     /// Evaluates `js` in the page (awaiting a promise) and returns its value.
