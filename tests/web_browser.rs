@@ -2,8 +2,9 @@
 //! driven over the DevTools protocol, against `carecall::http::serve` on
 //! loopback with a seeded SQLite store. Logs in through the form, reads the
 //! dashboard, creates and starts a campaign, opens a call's review page and
-//! corrects an answer there. Screenshots of each page are saved under
-//! `target/screenshots/` for a person to look at.
+//! corrects an answer there, and watches a new call appear in the live view.
+//! Screenshots of each page are saved under `target/screenshots/` for a
+//! person to look at.
 //!
 //! Without Chromium (`chromium` on the PATH, or `$CHROMIUM`) the test says
 //! "chromium: skipped" and passes; CI installs it (`apt-get install chromium`).
@@ -263,6 +264,31 @@ async fn a_supervisor_day_in_the_browser() {
             .await
             == json!(true)
     );
+
+    // The live view: a call that starts now appears without a reload.
+    b.goto(&format!("{base}/truc-tiep")).await;
+    b.wait_for("document.getElementById('live-state').textContent === 'đã kết nối'")
+        .await;
+    store
+        .start_call(&NewCall {
+            id: None,
+            dossier_code: Some("HS1".into()),
+            sip_call_id: None,
+            destination: "0908765431".into(),
+            caller_id: "1022".into(),
+            dialplan: "survey-1022".into(),
+            started_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    b.wait_for("document.querySelector('#live tr[data-id]')")
+        .await;
+    assert_eq!(
+        b.eval("document.querySelector('#live tr[data-id]').children[2].textContent")
+            .await,
+        "*******431"
+    );
+    b.screenshot(&shot("08-truc-tiep.png")).await;
 
     drop(b);
     stop.cancel();

@@ -16,6 +16,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("static/review.js"),
     ),
+    (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("static/live.js"),
+    ),
 ];
 
 /// `GET /tai-nguyen/{file}`: one of the compiled-in files, cached for an hour

@@ -20,6 +20,7 @@ mod dashboard;
 mod error;
 mod filters;
 mod links;
+mod live;
 mod login;
 mod render;
 mod users;
@@ -38,6 +39,7 @@ use super::auth::{Principal, csrf_guard};
 pub use dashboard::{Dashboard, DayCount, UnitRow};
 pub use error::PageError;
 pub use links::Links;
+pub use live::{LiveBoard, LiveCall};
 
 /// The page routes, to merge into [`super::app`] before its `with_state`.
 /// Every route but the login page and the assets passes the CSRF guard.
@@ -53,6 +55,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/cuoc-goi/{id}", get(calls::review))
         .route("/cuoc-goi/{id}/sua", post(calls::revise))
         .route("/nguoi-dung", get(users::list).post(users::create))
+        .route("/truc-tiep", get(live::page))
+        .route("/api/v1/live", get(live::events))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard));
     Router::new()
         .route("/dang-nhap", get(login::form).post(login::log_in))

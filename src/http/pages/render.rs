@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("calls.html", include_str!("templates/calls.html")),
     ("review.html", include_str!("templates/review.html")),
     ("users.html", include_str!("templates/users.html")),
+    ("live.html", include_str!("templates/live.html")),
 ];
 
 fn env() -> &'static minijinja::Environment<'static> {

@@ -568,3 +568,63 @@ async fn admins_add_users_and_logging_out_ends_the_session() {
     let r = send(&w.state, get("/", &cookie)).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
+
+/// The first event of the live stream, as text.
+async fn first_event(r: Response) -> String {
+    use futures::StreamExt;
+    let mut body = r.into_body().into_data_stream();
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+        .await
+        .expect("an event")
+        .unwrap()
+        .unwrap();
+    String::from_utf8(chunk.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn the_live_stream_lists_calls_in_progress_within_scope() {
+    let w = world().await;
+    let call = w
+        .state
+        .store
+        .start_call(&NewCall {
+            id: None,
+            dossier_code: Some("HS2".into()),
+            sip_call_id: None,
+            destination: "0912345672".into(),
+            caller_id: "1022".into(),
+            dialplan: "survey-1022".into(),
+            started_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let (cookie, _) = log_in(&w.state, "admin").await;
+    let r = send(&w.state, get("/api/v1/live", &cookie)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let ev = first_event(r).await;
+    assert!(ev.starts_with("event: calls\ndata: "), "{ev}");
+    assert!(
+        ev.contains(call.as_str()) && ev.contains("*******672"),
+        "{ev}"
+    );
+    assert!(!ev.contains("0912345672"));
+    // Another district's supervisor: an empty board.
+    let (cookie, _) = log_in(&w.state, "gs_d2").await;
+    let ev = first_event(send(&w.state, get("/api/v1/live", &cookie)).await).await;
+    assert!(ev.contains(r#"data: {"calls":[]}"#), "{ev}");
+    let page = text(send(&w.state, get("/truc-tiep", &cookie)).await).await;
+    assert!(page.contains(r#"data-src="/api/v1/live""#));
+    // No session: the API's 401, not a redirect.
+    let r = send(
+        &w.state,
+        Request::get("/api/v1/live").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
