@@ -326,6 +326,12 @@ async fn dashboard_shows_rates_and_escapes_names() {
     let (cookie, _) = log_in(&w.state, "admin").await;
     let r = send(&w.state, get("/", &cookie)).await;
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(r.headers()[header::X_FRAME_OPTIONS], "DENY");
+    let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     let page = text(r).await;
     // Q1: one satisfied of two answered; Q4: (9 + 4) / 2; 2 of 3 calls answered.
     assert!(
