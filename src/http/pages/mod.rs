@@ -55,6 +55,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/cuoc-goi/{id}", get(calls::review))
         .route("/cuoc-goi/{id}/sua", post(calls::revise))
         .route("/nguoi-dung", get(users::list).post(users::create))
+        .route("/nguoi-dung/{id}/{action}", post(users::set_disabled))
         .route("/truc-tiep", get(live::page))
         .route("/api/v1/live", get(live::events))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard));

@@ -2,7 +2,7 @@
 //! the API's own handlers (same checks, same audit entry).
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use super::{PageError, Viewer, render};
 use crate::auth::{Permission, Role};
 use crate::http::auth::Principal;
 use crate::http::error::JsonBody;
-use crate::http::users::{self, NewUserBody};
+use crate::http::users::{self, NewUserBody, UserPatch};
 use crate::http::{ApiError, AppState, web_redirect};
 
 const ROLES: [Role; 4] = [Role::Admin, Role::Supervisor, Role::Operator, Role::Viewer];
@@ -37,7 +37,7 @@ async fn page(
         .map(|u| {
             let role = Role::parse(&u.role).map_or(u.role.clone(), |r| r.label_vi().into());
             json!({
-                "username": u.username, "display_name": u.display_name, "role": role,
+                "id": u.id, "username": u.username, "display_name": u.display_name, "role": role,
                 "unit": u.unit_code, "disabled": u.disabled, "created_at": u.created_at,
             })
         })
@@ -98,6 +98,26 @@ pub async fn create(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /nguoi-dung/{id}/{khoa|mo-khoa}`: disables or enables a login
+/// (through the API's update: an administrator cannot lock themselves out).
+pub async fn set_disabled(
+    Viewer(p): Viewer,
+    State(s): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let disabled = match action.as_str() {
+        "khoa" => true,
+        "mo-khoa" => false,
+        other => {
+            return Err(ApiError::NotFound(format!("no user action {other:?}")).into());
+        }
+    };
+    let patch: UserPatch = serde_json::from_value(json!({ "disabled": disabled }))
+        .map_err(|e| PageError::bad(e.to_string()))?;
+    users::update(p, State(s), Path(id), JsonBody(patch)).await?;
+    Ok(web_redirect("/nguoi-dung"))
 }
 
 /// The form again, filled in (never the password), with why it was refused.
