@@ -116,7 +116,7 @@ pub async fn set_disabled(
     };
     let patch: UserPatch = serde_json::from_value(json!({ "disabled": disabled }))
         .map_err(|e| PageError::bad(e.to_string()))?;
-    users::update(p, State(s), Path(id), JsonBody(patch)).await?;
+    let _updated = users::update(p, State(s), Path(id), JsonBody(patch)).await?;
     Ok(web_redirect("/nguoi-dung"))
 }
 
