@@ -12,6 +12,7 @@ pub mod complaints;
 mod error;
 pub mod live;
 pub mod openapi;
+pub mod pages;
 pub mod range;
 pub mod recordings;
 pub mod reports;
@@ -67,6 +68,7 @@ pub fn web_redirect(to: &str) -> axum::response::Response {
 /// The API router (tested with `oneshot`, no socket).
 pub fn app(state: AppState) -> Router {
     Router::new()
+        .merge(pages::routes(&state))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/session", post(auth::login).delete(auth::logout))
         .route("/api/v1/me", get(auth::me))
