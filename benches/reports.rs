@@ -197,6 +197,17 @@ async fn load(store: &Store, url: &str, responses: usize) -> (usize, usize) {
     }
     rows.flush(&mut db).await;
     exec(&mut db, "COMMIT".into()).await;
+    // carecall writes answer_latest with each answer; a raw bulk load fills it
+    // once, as migration 9 does for answers written before it.
+    exec(
+        &mut db,
+        "INSERT INTO answer_latest (response_id, key, revision, answer_id, kind, value) \
+         SELECT a.response_id, a.key, a.revision, a.id, a.kind, a.value FROM answers a \
+         WHERE NOT EXISTS (SELECT 1 FROM answers n WHERE n.response_id = a.response_id \
+         AND n.key = a.key AND n.revision > a.revision)"
+            .into(),
+    )
+    .await;
     exec(&mut db, "ANALYZE".into()).await;
     let _ = db.close().await;
     (total_calls, rows.answers_written)

@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf '\n\033[31mFAILED: %s\033[0m\n' "$*" >&2; exit 1; }
 
-# 1. Peers: sipp (sip-tester), sox (+ all formats), espeak-ng, baresip, PostgreSQL, tcpdump.
-PACKAGES=(sip-tester sox libsox-fmt-all espeak-ng baresip-core postgresql tcpdump)
+# 1. Peers: sipp (sip-tester), sox (+ all formats), espeak-ng, baresip, PostgreSQL, tcpdump,
+#    and Debian's Chromium for the browser tests (driven over the DevTools protocol).
+PACKAGES=(sip-tester sox libsox-fmt-all espeak-ng baresip-core postgresql tcpdump chromium fonts-dejavu-core)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -34,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ] && [ -z "${SKIP_INSTALL:-}" ]; then
 else
   step "peers present (${PACKAGES[*]})"
 fi
-for bin in /usr/bin/sipp /usr/bin/baresip sox espeak-ng tcpdump python3; do
+for bin in /usr/bin/sipp /usr/bin/baresip /usr/bin/chromium sox espeak-ng tcpdump python3; do
   command -v "$bin" >/dev/null || fail "$bin not found"
 done
 # sipp replays RTP pcaps through a raw socket.
@@ -52,6 +53,8 @@ cargo clippy --all-targets -- -D warnings || fail "clippy"
 
 # 4. Tests: unit tests beside the code, then integration tests against the real peers.
 export RUST_TEST_THREADS=${RUST_TEST_THREADS:-8}
+# The browser tests must not skip themselves here: Chromium was installed above.
+export CARECALL_REQUIRE_BROWSER=1
 if cargo nextest --version >/dev/null 2>&1; then
   step "cargo nextest run --all-targets"
   cargo nextest run --all-targets --test-threads "$RUST_TEST_THREADS" "$@" || fail "tests"

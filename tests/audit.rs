@@ -240,6 +240,42 @@ mod cases {
         assert!(report.is_intact(), "status is not bound: {report:?}");
     }
 
+    /// What the reports read (answer_latest) edited by hand, with the chain
+    /// untouched: verify still names the answer.
+    pub async fn edited_latest_table_is_found(store: &Store, url: &str) {
+        let r = ten_answers(store).await;
+        let mut db = AnyConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE answer_latest SET value = '10' WHERE response_id = $1 AND key = 'q1'")
+            .bind(r.as_str())
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let report = store.verify_chain().await.unwrap();
+        let b = report.first_broken.expect("mismatch found");
+        assert_eq!(b.reason, BreakReason::LatestMismatch);
+        assert_eq!(b.key.as_deref(), Some("q1"));
+        sqlx::query("DELETE FROM answer_latest WHERE response_id = $1 AND key = 'q2'")
+            .bind(r.as_str())
+            .execute(&mut db)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE answer_latest SET value = '9' WHERE response_id = $1 AND key = 'q1'")
+            .bind(r.as_str())
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let b = store
+            .verify_chain()
+            .await
+            .unwrap()
+            .first_broken
+            .expect("missing row found");
+        assert_eq!(
+            (b.reason, b.key.as_deref()),
+            (BreakReason::LatestMismatch, Some("q2"))
+        );
+    }
+
     pub async fn rehashed_edit_breaks_the_next_link(store: &Store, url: &str) {
         ten_answers(store).await;
         let mut db = attacker(store, url).await;
@@ -387,6 +423,7 @@ both_backends!(
     concurrent_writers_keep_one_chain,
     edited_value_is_named,
     response_moved_to_another_dossier_is_found,
+    edited_latest_table_is_found,
     rehashed_edit_breaks_the_next_link,
     deleted_last_row_is_found_by_the_head,
     deleted_middle_row_is_a_gap,

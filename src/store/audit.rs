@@ -121,6 +121,9 @@ pub enum BreakReason {
     AfterHead,
     /// The number of pre-chain (NULL hash) rows changed since the migration.
     UnchainedCount,
+    /// `answer_latest` (what reports read) disagrees with the newest revision
+    /// in `answers`: the reports would show something the answers do not say.
+    LatestMismatch,
 }
 
 impl fmt::Display for BreakReason {
@@ -136,6 +139,9 @@ impl fmt::Display for BreakReason {
             }
             BreakReason::AfterHead => "row beyond the chain head (appended outside carecall)",
             BreakReason::UnchainedCount => "number of pre-chain rows changed",
+            BreakReason::LatestMismatch => {
+                "the latest-answer table read by reports disagrees with the answers"
+            }
         })
     }
 }
@@ -299,11 +305,48 @@ impl Store {
                 reason: BreakReason::UnchainedCount,
             });
         }
+        if first_broken.is_none() {
+            first_broken = self.latest_mismatch().await?;
+        }
         Ok(ChainReport {
             answers: walk.count,
             unchained: u64::try_from(unchained).unwrap_or(0),
             first_broken,
         })
+    }
+
+    /// The first (response, key) whose `answer_latest` row is missing, extra
+    /// or not the newest revision's content. One statement, so it sees one
+    /// snapshot even while answers are being written.
+    async fn latest_mismatch(&self) -> Result<Option<BrokenLink>, StoreError> {
+        const OP: &str = "verify_chain";
+        let row = sqlx::query(
+            "SELECT a.id AS answer_id, a.response_id AS response_id, a.key AS key FROM answers a \
+             WHERE NOT EXISTS (SELECT 1 FROM answers n WHERE n.response_id = a.response_id \
+               AND n.key = a.key AND n.revision > a.revision) \
+             AND NOT EXISTS (SELECT 1 FROM answer_latest l WHERE l.response_id = a.response_id \
+               AND l.key = a.key AND l.answer_id = a.id AND l.revision = a.revision \
+               AND l.kind = a.kind AND COALESCE(l.value, '') = COALESCE(a.value, '') \
+               AND (l.value IS NULL) = (a.value IS NULL)) \
+             UNION ALL \
+             SELECT l.answer_id, l.response_id, l.key FROM answer_latest l \
+             WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.id = l.answer_id \
+               AND a.response_id = l.response_id AND a.key = l.key) \
+             LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        row.map(|r| {
+            Ok(BrokenLink {
+                seq: None,
+                answer_id: Some(AnswerId(col(&r, OP, "answer_id")?)),
+                response_id: Some(ResponseId(col(&r, OP, "response_id")?)),
+                key: Some(col(&r, OP, "key")?),
+                reason: BreakReason::LatestMismatch,
+            })
+        })
+        .transpose()
     }
 
     /// A row with a seq beyond the head. One statement, so a writer

@@ -6,8 +6,8 @@
 //! revision of their answers and folded into one row per call (`per_call`);
 //! the answer-level filters (score, satisfied, complaint) then apply to those
 //! rows, and the outer query counts per group. Answers are append-only with
-//! revisions, so "latest" is the row with no higher revision for the same
-//! (response, key), found through the UNIQUE (response_id, key, revision) index.
+//! revisions; the newest revision of each (response, key) is kept in
+//! `answer_latest`, written with each answer, so no query searches revisions.
 //!
 //! The SQL is built from constants and `$n` placeholders only; every value
 //! from the filter is bound.
@@ -31,10 +31,6 @@ const ANSWERED_DISPOSITIONS: &str =
 /// A spoken (clip) answer, or a written one an operator typed in.
 const GIVEN: &str =
     "(a.kind = 'clip' OR (a.kind = 'value' AND a.value IS NOT NULL AND a.value <> ''))";
-
-/// No newer revision of the same (response, key).
-const LATEST: &str = "NOT EXISTS (SELECT 1 FROM answers n WHERE n.response_id = a.response_id \
-                      AND n.key = a.key AND n.revision > a.revision)";
 
 /// A value bound to a placeholder.
 enum Param {
@@ -161,8 +157,8 @@ fn push_per_call(sql: &mut Sql, f: &ReportFilter, group: &str) {
     ));
     let joins = format!(
         " LEFT JOIN survey_responses r ON r.call_id = c.id \
-         LEFT JOIN answers a ON a.response_id = r.id \
-         AND a.key IN ('q1', 'q2', 'q3', 'q4', 'q5') AND {LATEST}"
+         LEFT JOIN answer_latest a ON a.response_id = r.id \
+         AND a.key IN ('q1', 'q2', 'q3', 'q4', 'q5')"
     );
     push_calls(sql, f, &joins);
     sql.push(" GROUP BY c.id");
@@ -246,9 +242,10 @@ impl Store {
             &mut sql,
             f,
             " JOIN survey_responses r ON r.call_id = c.id \
-             JOIN answers a ON a.response_id = r.id AND a.key IN ('q3', 'q5')",
+             JOIN answer_latest l ON l.response_id = r.id AND l.key IN ('q3', 'q5') \
+             JOIN answers a ON a.id = l.answer_id",
         );
-        sql.push(&format!(" AND {GIVEN} AND {LATEST}"));
+        sql.push(&format!(" AND {GIVEN}"));
         if f.filters_answers() {
             sql.push(" AND c.id IN (SELECT p.call_id FROM (");
             push_per_call(&mut sql, f, "''");
