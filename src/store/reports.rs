@@ -155,12 +155,10 @@ fn push_per_call(sql: &mut Sql, f: &ReportFilter, group: &str) {
         given("q3"),
         given("q5"),
     ));
-    let joins = format!(
-        " LEFT JOIN survey_responses r ON r.call_id = c.id \
+    let joins = " LEFT JOIN survey_responses r ON r.call_id = c.id \
          LEFT JOIN answer_latest a ON a.response_id = r.id \
-         AND a.key IN ('q1', 'q2', 'q3', 'q4', 'q5')"
-    );
-    push_calls(sql, f, &joins);
+         AND a.key IN ('q1', 'q2', 'q3', 'q4', 'q5')";
+    push_calls(sql, f, joins);
     sql.push(" GROUP BY c.id");
 }
 
