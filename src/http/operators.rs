@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(n.username, "lan");
         assert_eq!(n.display_name, "lan");
         assert_eq!(n.unit_code, None);
-        assert_eq!(n.sip_ha1, ha1(Algorithm::Md5, "lan", "carecall", "mật-khẩu"));
+        assert_eq!(
+            n.sip_ha1,
+            ha1(Algorithm::Md5, "lan", "carecall", "mật-khẩu")
+        );
         assert_ne!(
             n.sip_ha1,
             signup("lan", "mật-khẩu").to_new("other").unwrap().sip_ha1

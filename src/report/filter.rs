@@ -53,9 +53,7 @@ pub enum FilterError {
     Level(String),
     #[error("month must look like 2026-10, got {0:?}")]
     Month(String),
-    #[error(
-        "unknown report grouping {0:?}: use total, unit, level, field, month, day or campaign"
-    )]
+    #[error("unknown report grouping {0:?}: use total, unit, level, field, month, day or campaign")]
     Dimension(String),
 }
 

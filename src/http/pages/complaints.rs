@@ -168,7 +168,10 @@ async fn detail_page(
         "c": complaint_view(&d.view, &names), "events": events, "units": units,
         "done": done, "message": message,
     });
-    Ok((status, render::page("complaint.html", p, "complaints", ctx)?))
+    Ok((
+        status,
+        render::page("complaint.html", p, "complaints", ctx)?,
+    ))
 }
 
 /// The action forms' fields (`csrf` is read by the guard).

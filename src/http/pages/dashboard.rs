@@ -206,7 +206,10 @@ mod tests {
     }
 
     fn table(by: Dimension, rows: Vec<ReportRow>) -> ReportTable {
-        let total = rows.first().cloned().unwrap_or_else(|| row("", Stats::default()));
+        let total = rows
+            .first()
+            .cloned()
+            .unwrap_or_else(|| row("", Stats::default()));
         ReportTable { by, rows, total }
     }
 

@@ -131,7 +131,10 @@ mod tests {
         );
         assert_eq!(e.hidden.len(), 2, "a blank unit is no filter");
         let e = Exports::new([("unit", "Đ&T")]);
-        assert_eq!(e.tables[3].csv, "/api/v1/reports?by=month&format=csv&unit=%C4%90%26T");
+        assert_eq!(
+            e.tables[3].csv,
+            "/api/v1/reports?by=month&format=csv&unit=%C4%90%26T"
+        );
     }
 
     #[test]

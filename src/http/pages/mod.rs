@@ -61,7 +61,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/khieu-nai/{id}",
             get(complaints::detail).post(complaints::act),
         )
-        .route(operators::PATH, get(operators::list).post(operators::create))
+        .route(
+            operators::PATH,
+            get(operators::list).post(operators::create),
+        )
         .route("/truc-tiep", get(live::page))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard));
     Router::new()
