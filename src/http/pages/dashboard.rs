@@ -257,9 +257,11 @@ mod tests {
 
     #[test]
     fn days_are_filled_in_over_the_period() {
-        let mut busy = Stats::default();
-        busy.dialled = 4;
-        busy.answered = 2;
+        let busy = Stats {
+            dialled: 4,
+            answered: 2,
+            ..Stats::default()
+        };
         let days = table(Dimension::Day, vec![row("2026-10-02", busy)]);
         let v = day_bars(&days, ("2026-10-01", "2026-10-04"));
         let keys: Vec<&str> = v.iter().map(|d| d["day"].as_str().unwrap()).collect();
