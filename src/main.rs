@@ -236,7 +236,6 @@ async fn operator_cmd(
     config: &Config,
     action: OperatorCmd,
 ) -> anyhow::Result<ExitCode> {
-    use carecall::sip::registrar::digest::{Algorithm, ha1};
     match action {
         OperatorCmd::Add {
             username,
@@ -245,19 +244,20 @@ async fn operator_cmd(
             name,
             unit,
         } => {
-            let new = carecall::store::NewOperator {
-                display_name: name.unwrap_or_else(|| username.clone()),
-                sip_ha1: ha1(
-                    Algorithm::Md5,
-                    &sip_user,
-                    &config.registrar.realm,
-                    &password,
-                ),
-                username,
-                sip_user,
-                unit_code: unit,
+            let signup = carecall::http::operators::OperatorSignup {
+                username: &username,
+                display_name: name.as_deref(),
+                sip_user: &sip_user,
+                password: &password,
+                unit_code: unit.as_deref(),
             };
-            let op = store.create_operator(&new, chrono::Utc::now()).await?;
+            let op = carecall::http::operators::add_operator(
+                store,
+                &signup,
+                &config.registrar.realm,
+                chrono::Utc::now(),
+            )
+            .await?;
             println!("{}", serde_json::to_string(&op)?);
         }
         OperatorCmd::List => {

@@ -1,8 +1,10 @@
 //! The supervisors' pages in a real browser: Debian's headless Chromium,
 //! driven over the DevTools protocol, against `carecall::http::serve` on
 //! loopback with a seeded SQLite store. Logs in through the form, reads the
-//! dashboard, creates and starts a campaign, opens a call's review page and
-//! corrects an answer there, and watches a new call appear in the live view.
+//! dashboard and downloads its XLSX exports, creates and starts a campaign,
+//! opens a call's review page and corrects an answer there, forwards and
+//! resolves the call's complaint, adds an operator, and watches a new call
+//! appear in the live view.
 //! Screenshots of each page are saved under `target/screenshots/` for a
 //! person to look at.
 //!
@@ -192,6 +194,119 @@ async fn play_and_seek(b: &mut cdp::Browser) {
         .await;
 }
 
+/// Fetches `url_js` (a JS expression) in the page, with the session cookie,
+/// and returns the first two bytes as text and the length.
+async fn download(b: &mut cdp::Browser, url_js: &str) -> (String, u64) {
+    let v = b
+        .eval(&format!(
+            "fetch({url_js}).then(r => r.arrayBuffer()).then(buf => {{ \
+             const u = new Uint8Array(buf); \
+             return [String.fromCharCode(u[0], u[1]), u.length]; }})"
+        ))
+        .await;
+    (
+        v[0].as_str().unwrap_or_default().to_string(),
+        v[1].as_u64().unwrap_or(0),
+    )
+}
+
+/// The dashboard's exports: an XLSX report table and the monthly workbook.
+async fn exports(b: &mut cdp::Browser) {
+    let href = b
+        .eval("document.querySelector('#exports a.export.xlsx').getAttribute('href')")
+        .await;
+    assert!(
+        href.as_str()
+            .is_some_and(|h| h.starts_with("/api/v1/reports?by=unit&format=xlsx&from=")),
+        "{href}"
+    );
+    let (magic, len) = download(b, "document.querySelector('#exports a.export.xlsx').href").await;
+    assert_eq!(magic, "PK", "an XLSX file is a ZIP archive");
+    assert!(len > 2000, "a real workbook, not an error: {len} bytes");
+    let (magic, len) = download(
+        b,
+        "'/api/v1/reports/monthly?month=' + document.querySelector('#monthly [name=month]').value",
+    )
+    .await;
+    assert_eq!(magic, "PK");
+    assert!(len > 2000, "{len} bytes");
+}
+
+/// The call's complaint: open it from the list, forward it to a unit, resolve it.
+async fn follow_complaint(b: &mut cdp::Browser, base: &str, store: &Store) {
+    b.goto(&format!("{base}/khieu-nai")).await;
+    b.wait_for("document.querySelector('#complaints tbody a')")
+        .await;
+    b.screenshot(&shot("09-phan-anh.png")).await;
+    b.eval(&click("#complaints tbody a")).await;
+    b.wait_for("document.getElementById('complaint-state')?.textContent.trim() === 'Chưa xử lý'")
+        .await;
+    assert_eq!(
+        b.eval("!!document.querySelector('#complaint-clip[src$=\"/clips/q3\"]')")
+            .await,
+        json!(true)
+    );
+    b.eval(&set("#forward-form [name=unit]", "D1")).await;
+    b.eval(&set(
+        "#forward-form [name=note]",
+        "Đề nghị thành phố xem xét",
+    ))
+    .await;
+    b.eval(&click("#forward-form button[type=submit]")).await;
+    b.wait_for(
+        "document.getElementById('complaint-state')?.textContent.trim() === 'Đã chuyển đơn vị'",
+    )
+    .await;
+    assert_eq!(
+        b.eval(&text_of("#assigned-unit")).await,
+        "Thành phố Cao Lãnh"
+    );
+    b.screenshot(&shot("10-da-chuyen.png")).await;
+    b.eval(&set(
+        "#resolve-form [name=note]",
+        "Đơn vị đã liên hệ người dân",
+    ))
+    .await;
+    b.eval(&click("#resolve-form button[type=submit]")).await;
+    b.wait_for(
+        "document.getElementById('complaint-state')?.textContent.trim() === 'Đã giải quyết'",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.querySelectorAll('#history tbody tr').length")
+            .await,
+        json!(3),
+        "opened, forwarded, resolved"
+    );
+    b.screenshot(&shot("11-da-giai-quyet.png")).await;
+    let all = store
+        .complaints(&carecall::store::complaints::ComplaintFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state.as_str(), "resolved");
+    assert_eq!(all[0].assigned_unit.as_deref(), Some("D1"));
+}
+
+/// Adds an operator from the administrators' page.
+async fn add_operator(b: &mut cdp::Browser, base: &str) {
+    b.goto(&format!("{base}/dien-thoai-vien/quan-ly")).await;
+    b.eval(&set("[name=username]", "lan")).await;
+    b.eval(&set("[name=display_name]", "Trần Thị Lan")).await;
+    b.eval(&set("[name=sip_user]", "lan")).await;
+    b.eval(&set("[name=password]", "mat-khau-sip")).await;
+    b.eval(&set("[name=unit]", "D1")).await;
+    b.eval(&click("#operator-form button[type=submit]")).await;
+    b.wait_for("document.querySelector('#operators tr[data-sip=lan]')")
+        .await;
+    assert_eq!(
+        b.eval("document.querySelector('#operators tr[data-sip=lan]').children[4].textContent")
+            .await,
+        "Ngoại tuyến"
+    );
+    b.screenshot(&shot("12-dien-thoai-vien.png")).await;
+}
+
 fn shot(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/screenshots")
@@ -260,6 +375,7 @@ async fn a_supervisor_day_in_the_browser() {
     assert_eq!(b.eval(&text_of("#kpi-satisfaction")).await, "100,0%");
     assert_eq!(b.eval(&text_of("#kpi-score")).await, "9,0");
     b.screenshot(&shot("02-tong-quan.png")).await;
+    exports(&mut b).await;
 
     // Create a campaign from the form, then start it.
     b.goto(&format!("{base}/chien-dich/moi")).await;
@@ -322,6 +438,9 @@ async fn a_supervisor_day_in_the_browser() {
             .await
             == json!(true)
     );
+
+    follow_complaint(&mut b, &base, &store).await;
+    add_operator(&mut b, &base).await;
 
     // The live view: a call that starts now appears without a reload.
     b.goto(&format!("{base}/truc-tiep")).await;

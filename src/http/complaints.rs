@@ -162,18 +162,28 @@ pub async fn post_complaint_action(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ActionBody>,
 ) -> Result<Json<ComplaintDetailView>, ApiError> {
+    act(&s, &p, &ResponseId(id), &body).await.map(Json)
+}
+
+/// What `p` does to a complaint, from the API or a page: the permission, the
+/// unit scope, the life cycle, then the audit log entry.
+pub async fn act(
+    s: &AppState,
+    p: &Principal,
+    id: &ResponseId,
+    body: &ActionBody,
+) -> Result<ComplaintDetailView, ApiError> {
     p.require(Permission::FollowComplaints)?;
     let scope = p.scope.unit_codes();
-    let id = ResponseId(id);
-    let done = complaint_action(&s, &id, scope.as_deref(), &body, p.actor()).await?;
+    let done = complaint_action(s, id, scope.as_deref(), body, p.actor()).await?;
     p.audit(
-        &s,
+        s,
         "complaint.action",
         Some(id.as_str()),
         Some(serde_json::json!(body)),
     )
     .await?;
-    Ok(Json(done))
+    Ok(done)
 }
 
 fn view(complaint: Complaint) -> ComplaintView {

@@ -12,6 +12,7 @@ pub mod complaints;
 mod error;
 pub mod live;
 pub mod openapi;
+pub mod operators;
 pub mod pages;
 pub mod range;
 pub mod recordings;

@@ -71,7 +71,7 @@ pub const OPERATIONS: &[Operation] = &[
     op!("get" "/api/v1/calls/{id}/recording/marks", "recordings", "Recording facts, the answer marks (offset in seconds) and spoken-answer clips", R),
     op!("get" "/api/v1/calls/{id}/waveform", "recordings", "Min/max peaks per channel for drawing the waveform", R, query = &["buckets"]),
     op!("get" "/api/v1/calls/{id}/clips/{key}", "recordings", "A spoken answer's clip as WAV; Range; ?download=1", R, query = &["download"], produces = "audio/wav"),
-    op!("get" "/api/v1/reports", "reports", "Satisfaction, scores, Q2 reasons, response rate by unit, level, field, month or campaign; JSON, CSV or XLSX", R, query = &["by", "format", "from", "to", "month", "unit", "level", "field", "campaign", "disposition", "score_min", "score_max", "satisfied", "has_complaint"]),
+    op!("get" "/api/v1/reports", "reports", "Satisfaction, scores, Q2 reasons, response rate by unit, level, field, month, day or campaign; JSON, CSV or XLSX", R, query = &["by", "format", "from", "to", "month", "unit", "level", "field", "campaign", "disposition", "score_min", "score_max", "satisfied", "has_complaint"]),
     op!("get" "/api/v1/reports/feedback", "reports", "Complaints (Q3) and suggestions (Q5); JSON, CSV or XLSX", R, query = &["format", "from", "to", "unit", "level", "field", "campaign", "limit"]),
     op!("get" "/api/v1/reports/monthly", "reports", "The plan's monthly report as one XLSX workbook", R, query = &["month", "unit"], produces = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     op!("get" "/api/v1/complaints", "complaints", "Q3 complaints with their follow-up state", R, query = &["state", "from", "to"]),

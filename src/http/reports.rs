@@ -21,7 +21,7 @@ use crate::report::{self, Dimension, FilterError, Month, ReportError, ReportFilt
 /// Query parameters shared by the report endpoints.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ReportParams {
-    /// total (default), unit, level, field, month, campaign.
+    /// total (default), unit, level, field, month, day, campaign.
     pub by: Option<String>,
     /// json (default), csv, xlsx.
     pub format: Option<String>,

@@ -53,7 +53,7 @@ pub enum FilterError {
     Level(String),
     #[error("month must look like 2026-10, got {0:?}")]
     Month(String),
-    #[error("unknown report grouping {0:?}: use total, unit, level, field, month or campaign")]
+    #[error("unknown report grouping {0:?}: use total, unit, level, field, month, day or campaign")]
     Dimension(String),
 }
 
@@ -140,16 +140,20 @@ pub enum Dimension {
     Field,
     /// The call's month on the Asia/Ho_Chi_Minh calendar, `YYYY-MM`.
     Month,
+    /// The call's day on the Asia/Ho_Chi_Minh calendar, `YYYY-MM-DD` (the
+    /// dashboard's calls-per-day chart).
+    Day,
     Campaign,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 6] = [
+    pub const ALL: [Dimension; 7] = [
         Dimension::Total,
         Dimension::Unit,
         Dimension::Level,
         Dimension::Field,
         Dimension::Month,
+        Dimension::Day,
         Dimension::Campaign,
     ];
 
@@ -160,6 +164,7 @@ impl Dimension {
             Dimension::Level => "level",
             Dimension::Field => "field",
             Dimension::Month => "month",
+            Dimension::Day => "day",
             Dimension::Campaign => "campaign",
         }
     }
@@ -179,6 +184,7 @@ impl Dimension {
             Dimension::Level => "Cấp",
             Dimension::Field => "Lĩnh vực",
             Dimension::Month => "Tháng",
+            Dimension::Day => "Ngày",
             Dimension::Campaign => "Đợt khảo sát",
         }
     }

@@ -1,7 +1,7 @@
 //! Survey reports: satisfaction rate (Q1 "satisfied" / Q1 answered), the Q4
 //! score's average and distribution, Q2 reasons, complaints (Q3) and
 //! suggestions (Q5), and the response rate (answered / dialled calls), grouped
-//! by unit, level, field, month or campaign; exported as CSV and XLSX, and the
+//! by unit, level, field, month, day or campaign; exported as CSV and XLSX, and the
 //! plan's monthly report as one workbook (Plan 362/KH-UBND: results are
 //! reported monthly per unit, level and field).
 //!
@@ -161,6 +161,10 @@ impl Labels {
                 Ok(m) => format!("Tháng {:02}/{}", m.month, m.year),
                 Err(_) => key.to_owned(),
             },
+            Dimension::Day => match chrono::NaiveDate::parse_from_str(key, "%Y-%m-%d") {
+                Ok(d) => d.format("%d/%m/%Y").to_string(),
+                Err(_) => key.to_owned(),
+            },
             _ => self
                 .names
                 .get(key)
@@ -248,5 +252,6 @@ mod tests {
         let l = Labels::default();
         assert_eq!(l.label(Dimension::Month, Some("2026-10")), "Tháng 10/2026");
         assert_eq!(l.label(Dimension::Level, Some("commune")), "Cấp xã");
+        assert_eq!(l.label(Dimension::Day, Some("2026-10-05")), "05/10/2026");
     }
 }

@@ -82,15 +82,22 @@ fn group_expr(by: Dimension, backend: Backend) -> String {
         Dimension::Level => "u.level".to_owned(),
         Dimension::Field => "d.field".to_owned(),
         Dimension::Campaign => "c.campaign_id".to_owned(),
-        Dimension::Month => match backend {
-            Backend::Sqlite => format!(
-                "strftime('%Y-%m', (c.started_at + {HO_CHI_MINH_OFFSET_MS}) / 1000, 'unixepoch')"
-            ),
-            Backend::Postgres => format!(
-                "to_char(to_timestamp((c.started_at + {HO_CHI_MINH_OFFSET_MS}) / 1000) \
-                 AT TIME ZONE 'UTC', 'YYYY-MM')"
-            ),
-        },
+        Dimension::Month => local_date(backend, "%Y-%m", "YYYY-MM"),
+        Dimension::Day => local_date(backend, "%Y-%m-%d", "YYYY-MM-DD"),
+    }
+}
+
+/// The call's start as text on the Vietnam calendar: `sqlite` is the
+/// `strftime` format, `postgres` the `to_char` pattern of the same text.
+fn local_date(backend: Backend, sqlite: &str, postgres: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "strftime('{sqlite}', (c.started_at + {HO_CHI_MINH_OFFSET_MS}) / 1000, 'unixepoch')"
+        ),
+        Backend::Postgres => format!(
+            "to_char(to_timestamp((c.started_at + {HO_CHI_MINH_OFFSET_MS}) / 1000) \
+             AT TIME ZONE 'UTC', '{postgres}')"
+        ),
     }
 }
 
@@ -353,5 +360,40 @@ mod tests {
         let mut sql = Sql::default();
         push_calls(&mut sql, &f, "");
         assert!(sql.text.ends_with("AND 1 = 0"), "{}", sql.text);
+    }
+
+    /// 16:59 and 17:00 UTC are 23:59 and 00:00 in Vietnam: the second call
+    /// is on the next local day, and the days come back in order.
+    #[tokio::test]
+    async fn days_follow_the_vietnam_calendar() {
+        use chrono::TimeZone;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("day.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        for (h, m) in [(16, 59), (17, 0), (18, 30)] {
+            let started_at = chrono::Utc.with_ymd_and_hms(2026, 10, 4, h, m, 0).unwrap();
+            store
+                .start_call(&crate::store::NewCall {
+                    id: None,
+                    dossier_code: None,
+                    sip_call_id: None,
+                    destination: "0912345678".into(),
+                    caller_id: "1022".into(),
+                    dialplan: "survey-1022".into(),
+                    started_at,
+                })
+                .await
+                .unwrap();
+        }
+        let rows = store
+            .report_stats(&ReportFilter::default(), Dimension::Day)
+            .await
+            .unwrap();
+        let days: Vec<(Option<&str>, u64)> = rows
+            .iter()
+            .map(|(k, s)| (k.as_deref(), s.dialled))
+            .collect();
+        assert_eq!(days, [(Some("2026-10-04"), 1), (Some("2026-10-05"), 2)]);
+        assert!(group_expr(Dimension::Day, Backend::Postgres).contains("'YYYY-MM-DD'"));
     }
 }

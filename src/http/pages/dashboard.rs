@@ -1,161 +1,179 @@
-//! The dashboard: satisfaction rate, the /10 score distribution, calls per
-//! day and a per-unit table, with bar charts drawn as inline SVG on the
-//! server (no chart library, no script).
+//! The dashboard: satisfaction rate, the /10 score distribution, Q2 reasons,
+//! response rate, calls per day and a per-unit table, for a period and a
+//! unit, with bar charts drawn as inline SVG on the server (no chart library,
+//! no script), and the report exports of the same filters.
 //!
-//! The figures are folded from the call list ([`Dashboard::add`] is pure, so
-//! the arithmetic is unit-tested without a database). The fold reads at most
-//! [`MAX_CALLS`] calls of the period; past that the page says the figures are
-//! partial and points to the reports, which aggregate in SQL.
-
-use std::collections::BTreeMap;
+//! Every figure comes from the reports module ([`report::table`]), which
+//! counts in SQL over the latest revision of each answer: the page shows the
+//! same numbers as `/api/v1/reports` and the XLSX it links to, whatever the
+//! size of the period. The shaping below is pure and unit-tested.
 
 use axum::extract::{Query, State};
 use axum::response::Html;
-use chrono::{Duration, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use chrono::{Duration, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 use super::filters::{percent, vn_day};
+use super::links::Exports;
 use super::{PageError, Viewer, render};
 use crate::auth::Permission;
-use crate::http::AppState;
-use crate::http::results::ListParams;
-use crate::store::{CallListItem, Cursor};
+use crate::http::reports::{ReportParams, filter_from_params};
+use crate::http::{ApiError, AppState};
+use crate::report::{self, Dimension, Month, Q2_LABELS, ReportRow, ReportTable, Stats};
+use crate::store::UnitRecord;
 
-/// How many calls the dashboard folds at most.
-pub const MAX_CALLS: usize = 20_000;
-const PAGE: i64 = 500;
+/// Days the calls-per-day chart fills in (empty days as zero bars); a longer
+/// period shows only the days that had calls.
+const MAX_FILLED_DAYS: i64 = 400;
 
-/// Calls started on one (Vietnam) day.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DayCount {
-    pub day: String,
-    pub dialled: u64,
-    pub answered: u64,
+/// The filter form as the browser sends it; blank fields are no filter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DashQuery {
+    from: String,
+    to: String,
+    unit: String,
 }
 
-/// One line of the per-unit table.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct UnitRow {
-    pub code: String,
-    pub name: String,
-    pub level: String,
-    pub dialled: u64,
-    pub answered: u64,
-    pub q1_answered: u64,
-    pub satisfied: u64,
-    pub score_sum: u64,
-    pub scores: u64,
-    pub complaints: u64,
+/// `GET /`: the last 30 days of every unit in scope unless chosen otherwise.
+pub async fn page(
+    Viewer(p): Viewer,
+    State(s): State<AppState>,
+    Query(q): Query<DashQuery>,
+) -> Result<Html<String>, PageError> {
+    p.require(Permission::ReadResults)?;
+    let today = Utc::now();
+    let from = non_empty(&q.from).unwrap_or_else(|| vn_day(today - Duration::days(29)));
+    let to = non_empty(&q.to).unwrap_or_else(|| vn_day(today + Duration::days(1)));
+    let unit = non_empty(&q.unit);
+    let params = ReportParams {
+        from: Some(from.clone()),
+        to: Some(to.clone()),
+        unit: unit.clone(),
+        ..ReportParams::default()
+    };
+    let scope = p.scope.unit_codes();
+    let filter = filter_from_params(&s, &params, scope.as_deref()).await?;
+    let table = |by| report::table(&s.store, &filter, by);
+    let total = table(Dimension::Total).await.map_err(ApiError::from)?;
+    let days = table(Dimension::Day).await.map_err(ApiError::from)?;
+    let by_unit = table(Dimension::Unit).await.map_err(ApiError::from)?;
+    let units: Vec<UnitRecord> = s
+        .store
+        .units()
+        .await?
+        .into_iter()
+        .filter(|u| p.scope.allows(Some(&u.code)))
+        .collect();
+    let mut ctx = view(&total.total, &days, &by_unit, &units, (&from, &to));
+    let filters = [("from", from.as_str()), ("to", to.as_str())]
+        .into_iter()
+        .chain(unit.as_deref().map(|u| ("unit", u)));
+    ctx["exports"] = json!(Exports::new(filters));
+    ctx["month"] = json!(Month::of(today).to_string());
+    ctx["from"] = json!(from);
+    ctx["to"] = json!(to);
+    ctx["unit"] = json!(unit.unwrap_or_default());
+    ctx["unit_choices"] = json!(units);
+    render::page("dashboard.html", &p, "dashboard", ctx)
 }
 
-impl UnitRow {
-    fn add(&mut self, c: &CallListItem) {
-        self.dialled += 1;
-        self.answered += u64::from(c.answered_at.is_some());
-        if let Some(q1) = c.q1.as_deref().filter(|v| matches!(*v, "1" | "2" | "3")) {
-            self.q1_answered += 1;
-            self.satisfied += u64::from(q1 == "1");
-        }
-        if let Some(score) = c.q4.as_deref().and_then(score) {
-            self.score_sum += u64::from(score);
-            self.scores += 1;
-        }
-        self.complaints += u64::from(c.has_complaint);
-    }
-
-    /// Q1 "satisfied" over Q1 answered (NaN when nobody answered Q1).
-    pub fn satisfaction(&self) -> f64 {
-        self.satisfied as f64 / self.q1_answered as f64
-    }
-
-    pub fn response_rate(&self) -> f64 {
-        self.answered as f64 / self.dialled as f64
-    }
-
-    pub fn average_score(&self) -> f64 {
-        self.score_sum as f64 / self.scores as f64
-    }
+/// The template's figures: the period's total, its score and Q2 charts, the
+/// days and the units.
+pub fn view(
+    total: &ReportRow,
+    days: &ReportTable,
+    by_unit: &ReportTable,
+    units: &[UnitRecord],
+    period: (&str, &str),
+) -> Value {
+    json!({
+        "total": row_view(total, None),
+        "scores": score_bars(&total.stats),
+        "reasons": reason_bars(&total.stats),
+        "days": day_bars(days, period),
+        "units": by_unit.rows.iter().map(|r| row_view(r, Some(units))).collect::<Vec<_>>(),
+    })
 }
 
-/// A Q4 value, if it is a score of 1..=10.
-fn score(v: &str) -> Option<u8> {
-    v.trim().parse::<u8>().ok().filter(|s| (1..=10).contains(s))
+/// A report row as the KPI boxes and the unit table show it.
+fn row_view(r: &ReportRow, units: Option<&[UnitRecord]>) -> Value {
+    let s = &r.stats;
+    let rate = |x: Option<f64>| percent(x.unwrap_or(f64::NAN));
+    let level = units
+        .zip(r.key.as_deref())
+        .and_then(|(units, code)| units.iter().find(|u| u.code == code))
+        .map(|u| u.level.clone())
+        .unwrap_or_default();
+    json!({
+        "code": r.key, "name": r.label, "level": level,
+        "dialled": s.dialled, "answered": s.answered, "q1_answered": s.q1_answered(),
+        "satisfied": s.q1[0], "scores": s.q4_answered(), "complaints": s.complaints,
+        "suggestions": s.suggestions,
+        "satisfaction": rate(r.rates.satisfaction),
+        "satisfaction_bar": ratio_bar(r.rates.satisfaction),
+        "response_rate": rate(r.rates.response),
+        "average_score": r.rates.score_average
+            .map_or_else(|| "–".to_string(), |a| format!("{a:.1}").replace('.', ",")),
+    })
 }
 
-/// The dashboard's figures, folded one call at a time.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Dashboard {
-    pub total: UnitRow,
-    /// Count of each score 1..=10 (index 0 is score 1).
-    pub score_counts: [u64; 10],
-    pub days: BTreeMap<String, DayCount>,
-    pub units: BTreeMap<String, UnitRow>,
-    /// More calls matched than were folded.
-    pub truncated: bool,
+/// Count of each score 1..=10, with its bar's height in percent of the tallest.
+fn score_bars(s: &Stats) -> Vec<Value> {
+    let max = s.q4.iter().copied().max().unwrap_or(0);
+    (1..)
+        .zip(s.q4)
+        .map(|(score, n)| json!({ "score": score, "count": n, "height": bar(n, max) }))
+        .collect()
 }
 
-impl Dashboard {
-    pub fn add(&mut self, c: &CallListItem) {
-        self.total.add(c);
-        if let Some(s) = c.q4.as_deref().and_then(score) {
-            self.score_counts[usize::from(s) - 1] += 1;
-        }
-        let day = vn_day(c.started_at);
-        let d = self.days.entry(day.clone()).or_insert_with(|| DayCount {
-            day,
-            ..DayCount::default()
-        });
-        d.dialled += 1;
-        d.answered += u64::from(c.answered_at.is_some());
-        let code = c.unit_code.clone().unwrap_or_default();
-        let u = self.units.entry(code.clone()).or_insert_with(|| UnitRow {
-            code,
-            name: c
-                .unit_name
-                .clone()
-                .unwrap_or_else(|| "(không rõ đơn vị)".into()),
-            level: c.level.clone().unwrap_or_default(),
-            ..UnitRow::default()
-        });
-        u.add(c);
-    }
-
-    /// The template's view: rates computed, bars scaled to the largest one.
-    pub fn view(&self) -> serde_json::Value {
-        let max_score = self.score_counts.iter().copied().max().unwrap_or(0).max(1);
-        let scores: Vec<_> = self
-            .score_counts
-            .iter()
-            .enumerate()
-            .map(|(i, n)| json!({ "score": i + 1, "count": n, "height": bar(*n, max_score) }))
-            .collect();
-        let max_day = self
-            .days
-            .values()
-            .map(|d| d.dialled)
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let days: Vec<_> = self
-            .days
-            .values()
-            .map(|d| {
-                json!({
-                    "day": d.day, "dialled": d.dialled, "answered": d.answered,
-                    "height": bar(d.dialled, max_day), "answered_height": bar(d.answered, max_day),
-                })
-            })
-            .collect();
-        let units: Vec<_> = self.units.values().map(row_view).collect();
-        json!({
-            "total": row_view(&self.total),
-            "scores": scores,
-            "days": days,
-            "units": units,
-            "truncated": self.truncated,
+/// Q2 "what satisfied you most": each reason's count and share of the Q2 answers.
+fn reason_bars(s: &Stats) -> Vec<Value> {
+    let answered: u64 = s.q2.iter().sum();
+    Q2_LABELS
+        .iter()
+        .zip(s.q2)
+        .map(|(label, n)| {
+            let share = (answered > 0).then(|| n as f64 / answered as f64);
+            json!({ "label": label, "count": n, "share": percent(share.unwrap_or(f64::NAN)),
+                    "bar": ratio_bar(share) })
         })
-    }
+        .collect()
+}
+
+/// Calls and answered calls per day, every day of the period when it is a
+/// range of calendar days (a gap in the chart is a day without calls).
+fn day_bars(t: &ReportTable, (from, to): (&str, &str)) -> Vec<Value> {
+    let counts = |day: &str| {
+        t.rows
+            .iter()
+            .find(|r| r.key.as_deref() == Some(day))
+            .map_or((0, 0), |r| (r.stats.dialled, r.stats.answered))
+    };
+    let keys: Vec<String> = match (day(from), day(to)) {
+        (Some(a), Some(b)) if (b - a).num_days() <= MAX_FILLED_DAYS => a
+            .iter_days()
+            .take_while(|d| *d < b)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .collect(),
+        _ => t.rows.iter().filter_map(|r| r.key.clone()).collect(),
+    };
+    let max = keys.iter().map(|k| counts(k).0).max().unwrap_or(0);
+    keys.iter()
+        .map(|k| {
+            let (dialled, answered) = counts(k);
+            let label = day(k).map_or_else(|| k.clone(), |d| d.format("%d/%m").to_string());
+            json!({
+                "day": k, "label": label, "dialled": dialled, "answered": answered,
+                "height": bar(dialled, max), "answered_height": bar(answered, max),
+            })
+        })
+        .collect()
+}
+
+fn day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 /// A bar's height in percent of the tallest.
@@ -164,71 +182,9 @@ fn bar(n: u64, max: u64) -> u64 {
 }
 
 /// A ratio as a bar width in percent (0 when undefined).
-fn ratio_bar(r: f64) -> u64 {
-    if r.is_finite() {
-        (r * 100.0).round().clamp(0.0, 100.0) as u64
-    } else {
-        0
-    }
-}
-
-fn row_view(r: &UnitRow) -> serde_json::Value {
-    json!({
-        "code": r.code, "name": r.name, "level": r.level,
-        "dialled": r.dialled, "answered": r.answered, "q1_answered": r.q1_answered,
-        "satisfied": r.satisfied, "complaints": r.complaints, "scores": r.scores,
-        "satisfaction": percent(r.satisfaction()),
-        "satisfaction_bar": ratio_bar(r.satisfaction()),
-        "response_rate": percent(r.response_rate()),
-        "average_score": if r.scores == 0 { String::from("–") }
-            else { format!("{:.1}", r.average_score()).replace('.', ",") },
-    })
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Period {
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    to: String,
-}
-
-/// `GET /`: the last 30 days unless a period is chosen.
-pub async fn page(
-    Viewer(p): Viewer,
-    State(s): State<AppState>,
-    Query(q): Query<Period>,
-) -> Result<Html<String>, PageError> {
-    p.require(Permission::ReadResults)?;
-    let today = Utc::now();
-    let from = non_empty(&q.from).unwrap_or_else(|| vn_day(today - Duration::days(29)));
-    let to = non_empty(&q.to).unwrap_or_else(|| vn_day(today + Duration::days(1)));
-    let params = ListParams {
-        from: Some(from.clone()),
-        to: Some(to.clone()),
-        ..ListParams::default()
-    };
-    let filter = params.filter(&p, &s).await?;
-    let mut dash = Dashboard::default();
-    let mut cursor: Option<Cursor> = None;
-    let mut seen = 0usize;
-    loop {
-        let page = s.store.list_calls(&filter, cursor.as_ref(), PAGE).await?;
-        page.items.iter().for_each(|c| dash.add(c));
-        seen += page.items.len();
-        match page.next.as_deref().and_then(Cursor::decode) {
-            Some(next) if seen < MAX_CALLS => cursor = Some(next),
-            Some(_) => {
-                dash.truncated = true;
-                break;
-            }
-            None => break,
-        }
-    }
-    let mut ctx = dash.view();
-    ctx["from"] = json!(from);
-    ctx["to"] = json!(to);
-    render::page("dashboard.html", &p, "dashboard", ctx)
+fn ratio_bar(r: Option<f64>) -> u64 {
+    r.filter(|r| r.is_finite())
+        .map_or(0, |r| (r * 100.0).round().clamp(0.0, 100.0) as u64)
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -239,85 +195,91 @@ fn non_empty(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::CallId;
-    use chrono::TimeZone;
 
-    pub(crate) fn item(
-        unit: &str,
-        q1: Option<&str>,
-        q4: Option<&str>,
-        answered: bool,
-    ) -> CallListItem {
-        let t = Utc.with_ymd_and_hms(2026, 10, 5, 3, 0, 0).unwrap();
-        CallListItem {
-            id: CallId::new_v4(),
-            started_at: t,
-            answered_at: answered.then_some(t),
-            ended_at: Some(t),
-            disposition: if answered { "answered" } else { "no_answer" }.into(),
-            sip_code: None,
-            destination: "*******678".into(),
-            dossier_code: Some("H1".into()),
-            procedure: None,
-            field: Some("Đất đai".into()),
-            unit_code: Some(unit.into()),
-            unit_name: Some(format!("Đơn vị {unit}")),
-            level: Some("district".into()),
-            campaign_id: None,
-            response_id: None,
-            q1: q1.map(str::to_string),
-            q4: q4.map(str::to_string),
-            has_complaint: false,
-            has_recording: false,
+    fn row(key: &str, stats: Stats) -> ReportRow {
+        ReportRow {
+            key: Some(key.into()),
+            label: format!("Đơn vị {key}"),
+            rates: stats.rates(),
+            stats,
+        }
+    }
+
+    fn table(by: Dimension, rows: Vec<ReportRow>) -> ReportTable {
+        let total = rows
+            .first()
+            .cloned()
+            .unwrap_or_else(|| row("", Stats::default()));
+        ReportTable { by, rows, total }
+    }
+
+    fn sample() -> Stats {
+        Stats {
+            dialled: 5,
+            answered: 4,
+            surveyed: 4,
+            q1: [2, 1, 1],
+            q2: [3, 1, 0, 0, 0],
+            q4: [0, 0, 0, 1, 0, 0, 0, 0, 1, 1],
+            complaints: 1,
+            suggestions: 0,
         }
     }
 
     #[test]
-    fn rates_scores_and_units_are_exact() {
-        let mut d = Dashboard::default();
-        d.add(&item("A", Some("1"), Some("9"), true));
-        d.add(&item("A", Some("2"), Some("4"), true));
-        d.add(&item("A", Some("1"), Some("abc"), true));
-        d.add(&item("B", None, None, false));
-        d.add(&item("B", Some("3"), Some("10"), true));
-        assert_eq!(d.total.dialled, 5);
-        assert_eq!(d.total.answered, 4);
-        assert_eq!(d.total.q1_answered, 4);
-        assert_eq!(d.total.satisfied, 2);
-        assert!((d.total.satisfaction() - 0.5).abs() < 1e-9);
-        assert!((d.total.response_rate() - 0.8).abs() < 1e-9);
-        // "abc" is not a score: (9 + 4 + 10) / 3.
-        assert_eq!(d.total.scores, 3);
-        assert!((d.total.average_score() - 23.0 / 3.0).abs() < 1e-9);
-        assert_eq!(d.score_counts, [0, 0, 0, 1, 0, 0, 0, 0, 1, 1]);
-        assert_eq!(d.units["A"].satisfied, 2);
-        assert_eq!(d.units["B"].dialled, 2);
-        assert_eq!(d.units["B"].answered, 1);
-        // 03:00 UTC is 10:00 the same day in Vietnam.
-        assert_eq!(d.days["2026-10-05"].dialled, 5);
+    fn rates_scores_and_reasons() {
+        let total = row("", sample());
+        let units = [UnitRecord {
+            code: "A".into(),
+            name: "Đơn vị A".into(),
+            level: "district".into(),
+            parent: None,
+        }];
+        let by_unit = table(Dimension::Unit, vec![row("A", sample())]);
+        let v = view(
+            &total,
+            &table(Dimension::Day, vec![]),
+            &by_unit,
+            &units,
+            ("", ""),
+        );
+        assert_eq!(v["total"]["satisfaction"], "50,0%");
+        assert_eq!(v["total"]["response_rate"], "80,0%");
+        // (4 + 9 + 10) / 3
+        assert_eq!(v["total"]["average_score"], "7,7");
+        assert_eq!(v["scores"][3]["height"], 100);
+        assert_eq!(v["scores"][0]["height"], 0);
+        assert_eq!(v["reasons"][0]["share"], "75,0%");
+        assert_eq!(v["reasons"][0]["bar"], 75);
+        assert_eq!(v["units"][0]["level"], "district");
+        assert_eq!(v["units"][0]["satisfaction_bar"], 50);
     }
 
     #[test]
-    fn bars_scale_to_the_tallest() {
-        let mut d = Dashboard::default();
-        d.add(&item("A", Some("1"), Some("8"), true));
-        d.add(&item("A", Some("1"), Some("8"), true));
-        d.add(&item("A", Some("1"), Some("5"), true));
-        let v = d.view();
-        assert_eq!(v["scores"][7]["height"], 100);
-        assert_eq!(v["scores"][4]["height"], 50);
-        assert_eq!(v["scores"][0]["height"], 0);
-        assert_eq!(v["total"]["average_score"], "7,0");
-        assert_eq!(v["total"]["satisfaction"], "100,0%");
-        assert_eq!(v["total"]["satisfaction_bar"], 100);
+    fn days_are_filled_in_over_the_period() {
+        let busy = Stats {
+            dialled: 4,
+            answered: 2,
+            ..Stats::default()
+        };
+        let days = table(Dimension::Day, vec![row("2026-10-02", busy)]);
+        let v = day_bars(&days, ("2026-10-01", "2026-10-04"));
+        let keys: Vec<&str> = v.iter().map(|d| d["day"].as_str().unwrap()).collect();
+        assert_eq!(keys, ["2026-10-01", "2026-10-02", "2026-10-03"]);
+        assert_eq!(v[0]["dialled"], 0);
+        assert_eq!(v[1]["height"], 100);
+        assert_eq!(v[1]["answered_height"], 50);
+        assert_eq!(v[1]["label"], "02/10");
+        // Instants instead of days: only the days that had calls.
+        assert_eq!(day_bars(&days, ("2026-10-01T00:00:00Z", "")).len(), 1);
     }
 
     #[test]
     fn an_empty_period_has_no_rates() {
-        let v = Dashboard::default().view();
-        assert_eq!(v["total"]["average_score"], "–");
-        assert_eq!(v["total"]["satisfaction"], "–");
-        assert_eq!(v["total"]["satisfaction_bar"], 0);
-        assert!(Dashboard::default().total.satisfaction().is_nan());
+        let v = row_view(&row("", Stats::default()), None);
+        assert_eq!(v["average_score"], "–");
+        assert_eq!(v["satisfaction"], "–");
+        assert_eq!(v["satisfaction_bar"], 0);
+        assert!(reason_bars(&Stats::default()).iter().all(|r| r["bar"] == 0));
     }
 }

@@ -105,6 +105,43 @@ pub fn level_vi(s: &str) -> String {
     .to_string()
 }
 
+/// Where a complaint stands, in Vietnamese.
+pub fn complaint_state_vi(s: &str) -> String {
+    match s {
+        "open" => "Chưa xử lý",
+        "forwarded" => "Đã chuyển đơn vị",
+        "resolved" => "Đã giải quyết",
+        other => other,
+    }
+    .to_string()
+}
+
+/// A step of a complaint's history, in Vietnamese.
+pub fn complaint_action_vi(s: &str) -> String {
+    match s {
+        "opened" => "Bắt đầu theo dõi",
+        "forwarded" => "Chuyển đơn vị",
+        "note" => "Ghi chú",
+        "resolved" => "Đã giải quyết",
+        "reopened" => "Mở lại",
+        other => other,
+    }
+    .to_string()
+}
+
+/// An operator's state, in the words of the live view.
+pub fn operator_state_vi(s: &str) -> String {
+    match s {
+        "offline" => "Ngoại tuyến",
+        "available" => "Sẵn sàng",
+        "on_call" => "Đang gọi",
+        "wrap_up" => "Hoàn tất cuộc gọi",
+        "paused" => "Tạm nghỉ",
+        other => other,
+    }
+    .to_string()
+}
+
 /// Percent-encodes everything but RFC 3986 §2.3 unreserved characters, so a
 /// value can sit in a query string or a path segment.
 pub fn url_encode(s: &str) -> String {
@@ -129,6 +166,9 @@ pub fn register(env: &mut minijinja::Environment<'static>) {
     env.add_filter("level_vi", |s: String| level_vi(&s));
     env.add_filter("response_vi", |s: String| response_vi(&s));
     env.add_filter("quota_vi", |s: String| quota_vi(&s));
+    env.add_filter("complaint_state_vi", |s: String| complaint_state_vi(&s));
+    env.add_filter("complaint_action_vi", |s: String| complaint_action_vi(&s));
+    env.add_filter("operator_state_vi", |s: String| operator_state_vi(&s));
     env.add_filter("url", |s: String| url_encode(&s));
 }
 
@@ -162,6 +202,9 @@ mod tests {
         assert_eq!(level_vi("commune"), "Xã");
         assert_eq!(response_vi("partial"), "Dở dang");
         assert_eq!(quota_vi("falling_short"), "Chậm tiến độ");
+        assert_eq!(complaint_state_vi("forwarded"), "Đã chuyển đơn vị");
+        assert_eq!(complaint_action_vi("reopened"), "Mở lại");
+        assert_eq!(operator_state_vi("wrap_up"), "Hoàn tất cuộc gọi");
         assert_eq!(url_encode("/a b?x=Đ"), "%2Fa%20b%3Fx%3D%C4%90");
     }
 }

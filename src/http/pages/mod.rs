@@ -16,12 +16,14 @@
 mod assets;
 mod calls;
 mod campaigns;
+mod complaints;
 mod dashboard;
 mod error;
 mod filters;
 mod links;
 mod live;
 mod login;
+mod operators;
 mod render;
 mod users;
 
@@ -36,9 +38,8 @@ use axum::routing::{get, post};
 
 use super::AppState;
 use super::auth::{Principal, csrf_guard};
-pub use dashboard::{Dashboard, DayCount, UnitRow};
 pub use error::PageError;
-pub use links::Links;
+pub use links::{Exports, Links, TableExport};
 
 /// The page routes, to merge into [`super::app`] before its `with_state`.
 /// Every route but the login page and the assets passes the CSRF guard.
@@ -55,6 +56,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/cuoc-goi/{id}/sua", post(calls::revise))
         .route("/nguoi-dung", get(users::list).post(users::create))
         .route("/nguoi-dung/{id}/{action}", post(users::set_disabled))
+        .route("/khieu-nai", get(complaints::list))
+        .route(
+            "/khieu-nai/{id}",
+            get(complaints::detail).post(complaints::act),
+        )
+        .route(
+            operators::PATH,
+            get(operators::list).post(operators::create),
+        )
         .route("/truc-tiep", get(live::page))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard));
     Router::new()

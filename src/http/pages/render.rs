@@ -28,6 +28,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("review.html", include_str!("templates/review.html")),
     ("users.html", include_str!("templates/users.html")),
     ("live.html", include_str!("templates/live.html")),
+    ("complaints.html", include_str!("templates/complaints.html")),
+    ("complaint.html", include_str!("templates/complaint.html")),
+    ("operators.html", include_str!("templates/operators.html")),
 ];
 
 fn env() -> &'static minijinja::Environment<'static> {
@@ -68,6 +71,7 @@ pub struct Shell {
     pub csrf: String,
     pub can_campaigns: bool,
     pub can_revise: bool,
+    pub can_follow: bool,
     pub can_admin: bool,
 }
 
@@ -81,6 +85,7 @@ impl Shell {
             csrf: p.csrf().unwrap_or_default().to_string(),
             can_campaigns: p.role.can(Permission::ManageCampaigns),
             can_revise: p.role.can(Permission::ReviseAnswers),
+            can_follow: p.role.can(Permission::FollowComplaints),
             can_admin: p.role.can(Permission::Administer),
         }
     }

@@ -2,9 +2,11 @@
 //! SQLite store: login, CSRF, roles and unit scopes, campaign life cycle,
 //! review and correction, users, the live stream. This file holds the
 //! seeded world and the request helpers; the tests are in `access.rs`
-//! (sessions, roles, scopes) and `work.rs` (what supervisors do).
+//! (sessions, roles, scopes), `work.rs` (what supervisors do) and
+//! `follow.rs` (complaints, exports, operators).
 
 mod access;
+mod follow;
 mod work;
 
 use std::sync::Arc;
