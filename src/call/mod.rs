@@ -65,7 +65,9 @@ pub struct CallServices {
     pub store: Store,
     pub prompts: Arc<PromptStore>,
     pub codecs: Vec<Codec>,
-    pub ports: ports::RtpPorts,
+    pub ports: Arc<ports::RtpPorts>,
+    /// Live operators: where a dialplan's bridge node finds one.
+    pub operators: Arc<crate::bridge::OperatorQueue>,
     /// The trunk registration's state, when `trunk.register` is on.
     pub registration:
         Option<tokio::sync::watch::Receiver<crate::sip::registration::RegistrationState>>,

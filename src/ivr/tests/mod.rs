@@ -1,5 +1,6 @@
 //! Flow tests: a fake driver around the engine on a simulated clock (no sleeping).
 
+mod bridge;
 mod edge;
 mod survey;
 
