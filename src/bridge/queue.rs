@@ -81,9 +81,7 @@ pub fn candidates(ops: Vec<OperatorRecord>, tried: &[OperatorId]) -> Vec<Operato
         .into_iter()
         .filter(|o| o.state == OperatorState::Available && !tried.contains(&o.id))
         .collect();
-    free.sort_by(|a, b| {
-        (a.state_since, &a.username).cmp(&(b.state_since, &b.username))
-    });
+    free.sort_by(|a, b| (a.state_since, &a.username).cmp(&(b.state_since, &b.username)));
     free
 }
 
@@ -140,11 +138,15 @@ impl OperatorQueue {
     ) {
         let mut tried = Vec::new();
         loop {
-            if let Some(conn) = self.try_operators(&ctx, deadline, &mut tried, &mut tx).await {
-                if let Err(Some(mut conn)) = tx.send(Some(conn)) {
+            if let Some(conn) = self
+                .try_operators(&ctx, deadline, &mut tried, &mut tx)
+                .await
+            {
+                if let Err(Some(conn)) = tx.send(Some(conn)) {
                     // The citizen left just as the operator picked up.
                     let _ = conn.leg.commands.try_send(LegCommand::Hangup);
-                    self.release(&conn.operator.id, OperatorState::Available).await;
+                    self.release(&conn.operator.id, OperatorState::Available)
+                        .await;
                 }
                 return;
             }
@@ -220,28 +222,36 @@ impl OperatorQueue {
         None
     }
 
-    /// The bridged call is over: `wrap_up` now, `available` after the
-    /// configured time unless a supervisor changed the state meanwhile.
-    pub fn call_ended(self: &Arc<Self>, op: OperatorId) {
-        let queue = self.clone();
-        tokio::spawn(async move {
-            let store = &queue.store;
-            match store
-                .move_operator(&op, OperatorState::OnCall, OperatorState::WrapUp, Utc::now())
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    warn!(error = %e, "cannot put the operator in wrap-up");
-                    return;
-                }
+    /// The bridged call is over: `wrap_up` now (awaited, so a one-shot
+    /// process records it before exiting), `available` after the configured
+    /// time unless a supervisor changed the state meanwhile (a timer task).
+    pub async fn call_ended(self: &Arc<Self>, op: &OperatorId) {
+        let moved = self
+            .store
+            .move_operator(op, OperatorState::OnCall, OperatorState::WrapUp, Utc::now())
+            .await;
+        match moved {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                warn!(error = %e, "cannot put the operator in wrap-up");
+                return;
             }
+        }
+        let queue = self.clone();
+        let op = op.clone();
+        tokio::spawn(async move {
             tokio::time::sleep(queue.settings.wrap_up).await;
-            if let Err(e) = store
-                .move_operator(&op, OperatorState::WrapUp, OperatorState::Available, Utc::now())
-                .await
-            {
+            let back = queue
+                .store
+                .move_operator(
+                    &op,
+                    OperatorState::WrapUp,
+                    OperatorState::Available,
+                    Utc::now(),
+                )
+                .await;
+            if let Err(e) = back {
                 warn!(error = %e, "cannot end the operator's wrap-up");
             }
         });

@@ -352,7 +352,10 @@ impl LegTask {
                 }
             }
             Ok(Ok((_, Some(resp)))) => {
-                info!(code = resp.status_code.code(), "the operator's phone refused");
+                info!(
+                    code = resp.status_code.code(),
+                    "the operator's phone refused"
+                );
                 self.fail(format!("{}", resp.status_code));
                 Some(Stop::Ended)
             }
@@ -429,7 +432,11 @@ impl LegTask {
                     .ok();
                 if held != self.held {
                     self.held = held;
-                    info!(held, "the operator {}", if held { "held the call" } else { "resumed" });
+                    info!(
+                        held,
+                        "the operator {}",
+                        if held { "held the call" } else { "resumed" }
+                    );
                     let _ = self.peer.events.try_send(LegEvent::Hold(held));
                 }
             }

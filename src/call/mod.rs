@@ -6,6 +6,7 @@
 //! in rsipstack's transaction/dialog layers.
 
 pub mod disposition;
+mod operator;
 pub mod ports;
 pub mod report;
 pub mod session;

@@ -489,9 +489,11 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert!(matches!(&plan.nodes["op"], Node::Bridge(b) if b.queue == "operators"
+        assert!(
+            matches!(&plan.nodes["op"], Node::Bridge(b) if b.queue == "operators"
             && b.hold_prompt.as_deref() == Some("hold") && b.wait_ms == Some(30_000)
-            && b.on_fail.as_deref() == Some("later")));
+            && b.on_fail.as_deref() == Some("later"))
+        );
         assert!(matches!(&plan.nodes["later"],
             Node::Hangup(h) if h.reason == EndReason::Custom("call_back_later".into())));
     }

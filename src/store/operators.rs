@@ -507,16 +507,27 @@ mod tests {
             .await
             .unwrap();
         let free = s.available_operators().await.unwrap();
-        assert_eq!(free.iter().map(|o| &o.id).collect::<Vec<_>>(), [&lan.id, &mai.id]);
+        assert_eq!(
+            free.iter().map(|o| &o.id).collect::<Vec<_>>(),
+            [&lan.id, &mai.id]
+        );
         assert!(s.claim_operator(&lan.id, at(10)).await.unwrap());
-        assert!(!s.claim_operator(&lan.id, at(10)).await.unwrap(), "taken once");
+        assert!(
+            !s.claim_operator(&lan.id, at(10)).await.unwrap(),
+            "taken once"
+        );
         s.set_operator_state(&mai.id, OperatorState::Paused, at(11))
             .await
             .unwrap();
         assert!(s.available_operators().await.unwrap().is_empty());
         assert!(!s.claim_operator(&mai.id, at(12)).await.unwrap());
         let moved = s
-            .move_operator(&lan.id, OperatorState::OnCall, OperatorState::WrapUp, at(20))
+            .move_operator(
+                &lan.id,
+                OperatorState::OnCall,
+                OperatorState::WrapUp,
+                at(20),
+            )
             .await
             .unwrap();
         assert!(moved);

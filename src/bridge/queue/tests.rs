@@ -176,12 +176,16 @@ async fn a_busy_phone_is_skipped_and_the_next_operator_answers() {
     let q = queue(&store, reach.clone());
     let conn = q.hunt(ctx(), None).await.unwrap().expect("an operator");
     assert_eq!(conn.operator.sip_user, "mai");
-    assert_eq!(reach.rung(), ["lan", "mai"], "oanh has no phone, nga is paused");
+    assert_eq!(
+        reach.rung(),
+        ["lan", "mai"],
+        "oanh has no phone, nga is paused"
+    );
     assert_eq!(state_of(&store, "mai").await, OperatorState::OnCall);
     assert_eq!(state_of(&store, "lan").await, OperatorState::Available);
     assert_eq!(state_of(&store, "nga").await, OperatorState::Paused);
 
-    q.call_ended(conn.operator.id.clone());
+    q.call_ended(&conn.operator.id).await;
     let mut seen = Vec::new();
     for _ in 0..100 {
         let s = state_of(&store, "mai").await;
@@ -195,11 +199,8 @@ async fn a_busy_phone_is_skipped_and_the_next_operator_answers() {
     }
     assert_eq!(
         seen,
-        [
-            OperatorState::OnCall,
-            OperatorState::WrapUp,
-            OperatorState::Available
-        ]
+        [OperatorState::WrapUp, OperatorState::Available],
+        "wrap-up at once, available after wrap_up"
     );
 }
 
@@ -209,10 +210,16 @@ async fn nobody_free_ends_the_hunt_after_the_wait() {
     let reach = FakeReach::new(&[("lan", Phone::Answers)]);
     let q = queue(&store, reach.clone());
     let started = std::time::Instant::now();
-    let got = q.hunt(ctx(), Some(Duration::from_millis(100))).await.unwrap();
+    let got = q
+        .hunt(ctx(), Some(Duration::from_millis(100)))
+        .await
+        .unwrap();
     assert!(got.is_none());
     assert!(started.elapsed() >= Duration::from_millis(100));
-    assert!(reach.rung().is_empty(), "an operator on a call is never rung");
+    assert!(
+        reach.rung().is_empty(),
+        "an operator on a call is never rung"
+    );
 }
 
 #[tokio::test]

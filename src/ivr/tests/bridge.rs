@@ -64,8 +64,16 @@ fn hold_prompt_loops_until_an_operator_answers() {
     assert_eq!(c.keys("5"), [], "keys while waiting are not answers");
     assert_eq!(c.event(Event::BridgeAnswered), [Action::StopPlayback]);
     assert_eq!(c.played(), [], "a stale end of playback replays nothing");
-    assert_eq!(c.engine.poll_timeout(), None, "no IVR timers with an operator");
-    assert_eq!(c.wait_ms(3_600_000), [], "no time limit on the conversation");
+    assert_eq!(
+        c.engine.poll_timeout(),
+        None,
+        "no IVR timers with an operator"
+    );
+    assert_eq!(
+        c.wait_ms(3_600_000),
+        [],
+        "no time limit on the conversation"
+    );
     assert_eq!(c.keys("1"), [], "keys go to the operator, not the engine");
     assert_eq!(
         c.event(Event::BridgeEnded),
@@ -106,7 +114,11 @@ fn no_operator_goes_to_on_fail_and_the_callback_choice_is_stored() {
         c.event(Event::BridgeFailed),
         [Action::StopPlayback, play(&["callback_offer"])]
     );
-    assert_eq!(c.event(Event::BridgeAnswered), [], "a late answer is ignored");
+    assert_eq!(
+        c.event(Event::BridgeAnswered),
+        [],
+        "a late answer is ignored"
+    );
     c.played();
     assert_eq!(c.keys("1"), [value("callback", "1"), play(&["thanks"])]);
     c.played();
@@ -137,7 +149,10 @@ fn without_on_fail_the_call_ends_as_no_operator() {
 
 #[test]
 fn the_call_limit_still_runs_while_waiting() {
-    let text = PLAN.replace("name = \"bridge\"", "name = \"bridge\"\n[defaults]\nmax_call_ms = 60000");
+    let text = PLAN.replace(
+        "name = \"bridge\"",
+        "name = \"bridge\"\n[defaults]\nmax_call_ms = 60000",
+    );
     let mut c = Call::new(plan(&text), &[], |_: &str| true);
     c.start();
     c.played();
