@@ -149,10 +149,7 @@ fn without_on_fail_the_call_ends_as_no_operator() {
 
 #[test]
 fn the_call_limit_still_runs_while_waiting() {
-    let text = PLAN.replace(
-        "name = \"bridge\"",
-        "name = \"bridge\"\n[defaults]\nmax_call_ms = 60000",
-    );
+    let text = format!("{PLAN}\n[defaults]\nmax_call_ms = 60000\n");
     let mut c = Call::new(plan(&text), &[], |_: &str| true);
     c.start();
     c.played();
