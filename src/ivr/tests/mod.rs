@@ -33,6 +33,10 @@ pub const PROMPTS: &[&str] = &[
     "no_input",
     "beep",
     "goodbye_no_input",
+    "operator_offer",
+    "operator_hold",
+    "callback_offer",
+    "callback_bye",
     "field/dat-dai",
     "place/tp-cao-lanh",
 ];
