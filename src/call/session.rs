@@ -379,6 +379,7 @@ impl MediaSession {
         for action in actions {
             match action {
                 Action::Play(names) => {
+                    tracing::debug!(?names, "play");
                     for name in names {
                         match self.prompts.load(&name) {
                             Ok(audio) => self.player.enqueue(audio),
