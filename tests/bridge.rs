@@ -426,8 +426,8 @@ fn citizen_hangs_up_first_and_the_operator_gets_bye() {
 fn no_operator_plays_hold_then_stores_the_callback_choice() {
     let b = bridged_call("bridge_no_operator", "bridge_callback.pcap", None);
     let d = format!("{}\n--- sipp:\n{}", b.run.describe(), b.sipp.describe());
-    assert_eq!(b.run.answer("consent")["value"], "0", "{d}");
-    assert_eq!(b.run.answer("callback")["value"], "1", "{d}");
+    assert_eq!(b.run.answer("consent"), "0", "{d}");
+    assert_eq!(b.run.answer("callback"), "1", "{d}");
     assert_eq!(b.run.json["end_reason"], "no_operator", "{d}");
     assert!(
         b.sipp.log.contains("PEER_BYE"),
