@@ -45,6 +45,35 @@ pub struct Config {
     pub ivr: IvrConfig,
     pub dialer: DialerConfig,
     pub registrar: RegistrarConfig,
+    pub bridge: BridgeConfig,
+}
+
+/// `[bridge]`: handing a citizen's call to a live operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeConfig {
+    /// How long an operator's phone may ring before it is cancelled and the
+    /// next operator (or the dialplan's fallback) is tried.
+    pub ring_timeout_secs: u64,
+    /// How long a citizen waits (hearing the hold prompt) for an operator to
+    /// free up when the bridge node does not set `wait_ms`.
+    pub wait_secs: u64,
+    /// Wrap-up after a bridged call (filling the form) before the operator is
+    /// offered calls again.
+    pub wrap_up_secs: u64,
+    /// How often a waiting call looks for a free operator again.
+    pub retry_ms: u64,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        BridgeConfig {
+            ring_timeout_secs: 20,
+            wait_secs: 60,
+            wrap_up_secs: 30,
+            retry_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +284,7 @@ impl Default for Config {
             ivr: IvrConfig::default(),
             dialer: DialerConfig::default(),
             registrar: RegistrarConfig::default(),
+            bridge: BridgeConfig::default(),
         }
     }
 }
@@ -344,6 +374,11 @@ impl Config {
                 "trunk.ring_timeout_secs must be > 0".into(),
             ));
         }
+        if self.bridge.ring_timeout_secs == 0 || self.bridge.retry_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "bridge.ring_timeout_secs and bridge.retry_ms must be > 0".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -431,7 +466,7 @@ fn apply_env(
     table: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    const SECTIONS: [&str; 9] = [
+    const SECTIONS: [&str; 10] = [
         "sip",
         "trunk",
         "media",
@@ -441,6 +476,7 @@ fn apply_env(
         "ivr",
         "dialer",
         "registrar",
+        "bridge",
     ];
     for (var, raw) in vars {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
@@ -587,6 +623,18 @@ mod tests {
         let t: toml::Table = "[registrar]\nmin_expires_secs = 7200\n".parse().unwrap();
         let err = Config::from_table(t).unwrap_err().to_string();
         assert!(err.contains("min_expires_secs"), "{err}");
+    }
+
+    #[test]
+    fn bridge_section_has_defaults_and_env_overrides() {
+        let mut t = defaults_with(toml::Table::new()).unwrap();
+        apply_env(&mut t, env(&[("CARECALL_BRIDGE_WRAP_UP_SECS", "5")])).unwrap();
+        let c = Config::from_table(t).unwrap();
+        assert_eq!(c.bridge.wrap_up_secs, 5);
+        assert_eq!(c.bridge.ring_timeout_secs, 20);
+        let t: toml::Table = "[bridge]\nring_timeout_secs = 0\n".parse().unwrap();
+        let err = Config::from_table(t).unwrap_err().to_string();
+        assert!(err.contains("bridge.ring_timeout_secs"), "{err}");
     }
 
     #[test]

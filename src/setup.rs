@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
+use crate::bridge::{OperatorQueue, QueueSettings, SipReach};
 use crate::call::{CallServices, ports::RtpPorts};
 use crate::config::{Config, ConfigError};
 use crate::media::prompt::{PromptError, PromptStore};
@@ -73,9 +74,25 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         None
     };
     info!(trunk = %config.trunk.uri, caller_id = %config.trunk.caller_id, "ready");
+    let codecs = config.offered_codecs()?;
+    let ports = Arc::new(RtpPorts::new(config.rtp_port_range()?));
+    let operators = Arc::new(OperatorQueue::new(
+        store.clone(),
+        QueueSettings::from_config(&config.bridge),
+    ));
+    operators.add_reach(Arc::new(SipReach {
+        agent: agent.clone(),
+        ports: ports.clone(),
+        store: store.clone(),
+        codecs: codecs.clone(),
+        telephone_event_pt: config.media.telephone_event_pt,
+        ring_timeout: std::time::Duration::from_secs(config.bridge.ring_timeout_secs),
+        hotline: config.trunk.caller_id.clone(),
+    }));
     Ok(CallServices {
-        codecs: config.offered_codecs()?,
-        ports: RtpPorts::new(config.rtp_port_range()?),
+        codecs,
+        ports,
+        operators,
         config: Arc::new(config),
         agent,
         route,

@@ -9,6 +9,18 @@
 //! citizen's call keeps writing the one stereo recording: citizen left,
 //! operator (or prompts before the hand-over) right, with no gap.
 
+//!
+//! * [`queue`]: which operator gets the call (longest idle, claimed in the
+//!   database), ringing them one after another until the wait runs out, and
+//!   their wrap-up afterwards.
+//! * [`sip_leg`]: the SIP phone leg (INVITE to the registered contact, RTP
+//!   relay in [`relay`]); the WebRTC leg plugs in through [`OperatorReach`].
+
 pub mod leg;
+pub mod queue;
+pub mod relay;
+pub mod sip_leg;
 
 pub use leg::{Frame, LegCommand, LegEvent, LegHandle, LegKind, LegPeer, leg_channel};
+pub use queue::{Connected, DialContext, Hunt, OperatorQueue, OperatorReach, QueueSettings};
+pub use sip_leg::SipReach;

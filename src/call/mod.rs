@@ -6,6 +6,7 @@
 //! in rsipstack's transaction/dialog layers.
 
 pub mod disposition;
+mod operator;
 pub mod ports;
 pub mod report;
 pub mod session;
@@ -65,7 +66,9 @@ pub struct CallServices {
     pub store: Store,
     pub prompts: Arc<PromptStore>,
     pub codecs: Vec<Codec>,
-    pub ports: ports::RtpPorts,
+    pub ports: Arc<ports::RtpPorts>,
+    /// Live operators: where a dialplan's bridge node finds one.
+    pub operators: Arc<crate::bridge::OperatorQueue>,
     /// The trunk registration's state, when `trunk.register` is on.
     pub registration:
         Option<tokio::sync::watch::Receiver<crate::sip::registration::RegistrationState>>,

@@ -4,11 +4,17 @@
 //! datagrams and ticks with the current time and sends what comes back. Only
 //! the recorder writes to disk, frame by frame, so a crash loses at most the
 //! recorder's flush interval.
+//!
+//! Bridged to an operator, the same session keeps running: the operator's
+//! frames replace the prompts on the right channel of the one recording (no
+//! gap at the hand-over), the citizen's frames are handed to the operator leg
+//! via [`MediaSession::heard`], and the citizen's keys are passed on.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::bridge::Frame;
 use crate::ivr::{Action, Answer, EndReason, Engine, Event};
 use crate::media::codec::{Codec, FRAME_SAMPLES};
 use crate::media::dtmf::inband::Detector;
@@ -25,6 +31,10 @@ use crate::sip::sdp::Negotiated;
 /// latency when the peer sends in bursts.
 const MAX_BUFFERED: usize = FRAME_SAMPLES * 6;
 
+/// Operator frames kept ahead of the tick (80 ms): absorbs the jitter between
+/// the operator leg's packets and our tick without adding much delay.
+const OPERATOR_AHEAD: usize = 4;
+
 /// What the session asks the driver to do or record.
 #[derive(Debug)]
 pub enum SessionEvent {
@@ -37,8 +47,14 @@ pub enum SessionEvent {
     },
     /// The dialplan ended the call.
     Hangup(EndReason),
-    /// Reserved for the operator feature: the dialplan asked for a bridge.
-    Bridge(String),
+    /// The dialplan asked for an operator of `queue`, trying for `wait` (the
+    /// configured default when `None`).
+    Bridge {
+        queue: String,
+        wait: Option<Duration>,
+    },
+    /// A key the citizen pressed while talking to an operator: pass it on.
+    Digit(char),
     /// Nothing was received for the no-media timeout.
     NoMedia,
     /// A prompt or clip could not be used; the call goes on.
@@ -68,6 +84,10 @@ pub struct MediaSession {
     on_hold: bool,
     decoded: [i16; FRAME_SAMPLES],
     out: Vec<SessionEvent>,
+    /// Talking with an operator: `said` comes from `from_operator`.
+    bridged: bool,
+    from_operator: std::collections::VecDeque<Frame>,
+    heard: Frame,
 }
 
 impl MediaSession {
@@ -102,6 +122,9 @@ impl MediaSession {
             on_hold: false,
             decoded: [0; FRAME_SAMPLES],
             out: Vec::new(),
+            bridged: false,
+            from_operator: std::collections::VecDeque::with_capacity(OPERATOR_AHEAD),
+            heard: [0; FRAME_SAMPLES],
         }
     }
 
@@ -155,6 +178,47 @@ impl MediaSession {
             .unwrap_or_default()
     }
 
+    /// An operator answered: their audio replaces the prompts from the next tick.
+    pub fn bridge_answered(&mut self, now: Instant) {
+        self.bridged = true;
+        self.from_operator.clear();
+        self.event(Event::BridgeAnswered, now);
+    }
+
+    /// No operator could be reached: the dialplan's fallback runs.
+    pub fn bridge_failed(&mut self, now: Instant) {
+        self.event(Event::BridgeFailed, now);
+    }
+
+    /// The operator hung up: the engine ends the call.
+    pub fn bridge_ended(&mut self, now: Instant) {
+        self.bridged = false;
+        self.from_operator.clear();
+        self.event(Event::BridgeEnded, now);
+    }
+
+    pub fn is_bridged(&self) -> bool {
+        self.bridged
+    }
+
+    /// 20 ms of the operator's voice, played at the next free tick; the oldest
+    /// is dropped when the operator leg runs ahead. Allocates nothing.
+    pub fn operator_audio(&mut self, frame: &Frame) {
+        if !self.bridged {
+            return;
+        }
+        if self.from_operator.len() == OPERATOR_AHEAD {
+            self.from_operator.pop_front();
+        }
+        self.from_operator.push_back(*frame);
+    }
+
+    /// The citizen's audio of the last tick (silence when nothing arrived):
+    /// what the driver sends to the operator leg.
+    pub fn heard(&self) -> &Frame {
+        &self.heard
+    }
+
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, SessionEvent> {
         self.out.drain(..)
     }
@@ -202,7 +266,11 @@ impl MediaSession {
     fn digit(&mut self, digit: char, source: DtmfSource, now: Instant) {
         if let Some(d) = self.digits.push(digit, source, now) {
             tracing::info!(digit = %d, ?source, "dtmf");
-            self.event(Event::Digit(d), now);
+            if self.bridged {
+                self.out.push(SessionEvent::Digit(d));
+            } else {
+                self.event(Event::Digit(d), now);
+            }
         }
     }
 
@@ -226,8 +294,11 @@ impl MediaSession {
         for (slot, s) in heard.iter_mut().zip(self.rx.drain(..got)) {
             *slot = s;
         }
+        self.heard = heard;
         let voiced = got > 0 && self.vad.process(&heard);
+        // Bridged, in-band tones reach the operator in the audio itself.
         if got > 0
+            && !self.bridged
             && let Some(d) = self.inband.process(&heard)
         {
             self.digit(d, DtmfSource::Inband, now);
@@ -241,10 +312,21 @@ impl MediaSession {
         }
 
         let mut said = [0i16; FRAME_SAMPLES];
-        let playing = self.player.next_frame(&mut said);
-        if self.player.take_finished() {
-            self.event(Event::PlaybackFinished, now);
-        }
+        let playing = if self.bridged {
+            match self.from_operator.pop_front() {
+                Some(f) => {
+                    said = f;
+                    true
+                }
+                None => false,
+            }
+        } else {
+            let playing = self.player.next_frame(&mut said);
+            if self.player.take_finished() {
+                self.event(Event::PlaybackFinished, now);
+            }
+            playing
+        };
         self.recorder.write_frame(&heard, &said)?;
         if let Some((_, clip)) = self.clip.as_mut() {
             clip.write(&heard)?;
@@ -297,6 +379,7 @@ impl MediaSession {
         for action in actions {
             match action {
                 Action::Play(names) => {
+                    tracing::debug!(?names, "play");
                     for name in names {
                         match self.prompts.load(&name) {
                             Ok(audio) => self.player.enqueue(audio),
@@ -318,7 +401,10 @@ impl MediaSession {
                         clip,
                     });
                 }
-                Action::Bridge { queue } => self.out.push(SessionEvent::Bridge(queue)),
+                Action::Bridge { queue, wait_ms } => self.out.push(SessionEvent::Bridge {
+                    queue,
+                    wait: wait_ms.map(Duration::from_millis),
+                }),
                 Action::Hangup { reason } => self.out.push(SessionEvent::Hangup(reason)),
             }
         }

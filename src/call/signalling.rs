@@ -14,15 +14,17 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
 use super::disposition::{self, Disposition};
+use super::operator::{OperatorSide, OperatorUpdate};
 use super::report::{AnswerRecord, CallReport, Outcome};
 use super::session::{MediaSession, SessionEvent};
 use super::{CallError, CallRequest, CallServices, TEARDOWN_TIMEOUT};
+use crate::bridge::{DialContext, LegEvent};
+use crate::ivr::Engine;
 use crate::ivr::dialplan::Dialplan;
-use crate::ivr::{EndReason, Engine};
 use crate::media::recorder::Recorder;
 use crate::sip::sdp::{self, Negotiated, SessionDescription};
 use crate::sip::uac::{self, OutboundLeg};
-use crate::store::{Dossier, NewCall};
+use crate::store::{CallId, Dossier, NewCall};
 
 /// Largest RTP datagram we accept; bigger ones are truncated and fail to parse.
 const MAX_DATAGRAM: usize = 2048;
@@ -81,7 +83,11 @@ pub(super) async fn run(
     info!(target = %crate::pii::mask_phone(&target), rtp = %rtp_port, "dialling");
 
     let (writes, writer) = super::report::spawn_writer(svc.store.clone(), row.clone(), response);
+    let display = operator_display(&svc.route.caller_id, &target, dossier.as_ref());
     let mut call = Call {
+        row: row.clone(),
+        display,
+        operator: OperatorSide::default(),
         svc,
         plan,
         vars,
@@ -105,7 +111,22 @@ pub(super) async fn run(
     call.finish(Some(leg), writer, row).await
 }
 
+/// What an operator's phone shows: the hotline, the citizen's number masked
+/// (RFC-free privacy: operators see the dossier, not who the citizen is, until
+/// the form loads) and the dossier.
+fn operator_display(hotline: &str, target: &str, dossier: Option<&Dossier>) -> String {
+    let who = crate::pii::mask_phone(target);
+    match dossier {
+        Some(d) => format!("{hotline} {who} hồ sơ {}", d.code),
+        None => format!("{hotline} {who}"),
+    }
+}
+
 struct Call<'a> {
+    row: CallId,
+    /// The operator's phone display for a bridge.
+    display: String,
+    operator: OperatorSide,
     svc: &'a CallServices,
     plan: Arc<Dialplan>,
     vars: HashMap<String, String>,
@@ -171,6 +192,7 @@ impl Call<'_> {
                     Step::Continue
                 }
                 _ = ticker.tick() => self.on_tick(&mut packet).await,
+                update = self.operator.next() => self.on_operator(update),
             };
             match step {
                 Step::Continue => {}
@@ -190,7 +212,11 @@ impl Call<'_> {
         };
         let now = Instant::now().into_std();
         let mut step = Step::Continue;
-        match session.tick(now, packet) {
+        let result = session.tick(now, packet);
+        if session.is_bridged() {
+            self.operator.send_audio(session.heard());
+        }
+        match result {
             Ok(Some((len, to))) => {
                 if let Err(e) = self.socket.send_to(&packet[..len], to).await {
                     debug!(error = %e, %to, "RTP send failed");
@@ -248,10 +274,19 @@ impl Call<'_> {
                 self.outcome.end_reason = Some(reason);
                 Some(Step::HangUp)
             }
-            SessionEvent::Bridge(queue) => {
-                warn!(%queue, "bridge to operators is not available yet: ending the call");
-                self.outcome.end_reason = Some(EndReason::Custom("bridge_unavailable".into()));
-                Some(Step::HangUp)
+            SessionEvent::Bridge { queue, wait } => {
+                info!(%queue, "looking for an operator");
+                let ctx = DialContext {
+                    call: self.row.clone(),
+                    queue,
+                    display: self.display.clone(),
+                };
+                self.operator.start_hunt(self.svc.operators.hunt(ctx, wait));
+                None
+            }
+            SessionEvent::Digit(d) => {
+                self.operator.send_digit(d);
+                None
             }
             SessionEvent::NoMedia => {
                 warn!("no RTP received: hanging up as no_media");
@@ -262,6 +297,65 @@ impl Call<'_> {
                 warn!("{w}");
                 None
             }
+        }
+    }
+
+    /// The hunt's result and the operator leg's events and audio.
+    fn on_operator(&mut self, update: OperatorUpdate) -> Step {
+        let now = Instant::now().into_std();
+        match update {
+            OperatorUpdate::Found(Some(conn)) => {
+                info!(operator = %conn.operator.username, "operator connected");
+                let (store, row, id) = (
+                    self.svc.store.clone(),
+                    self.row.clone(),
+                    conn.operator.id.clone(),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = store.set_call_operator(&row, &id).await {
+                        warn!(error = %e, "cannot record the call's operator");
+                    }
+                });
+                self.operator.connect(conn);
+                if let Some(s) = self.session.as_mut() {
+                    s.bridge_answered(now);
+                }
+            }
+            OperatorUpdate::Found(None) => {
+                info!("no operator: the dialplan's fallback runs");
+                if let Some(s) = self.session.as_mut() {
+                    s.bridge_failed(now);
+                }
+            }
+            OperatorUpdate::Leg(Some(LegEvent::Hangup { reason }))
+            | OperatorUpdate::Leg(Some(LegEvent::Failed { reason })) => {
+                info!(%reason, "the operator's leg ended");
+                self.end_bridge(now);
+            }
+            OperatorUpdate::Leg(None) => self.end_bridge(now),
+            OperatorUpdate::Leg(Some(LegEvent::Hold(held))) => {
+                info!(held, "operator hold");
+            }
+            OperatorUpdate::Leg(Some(LegEvent::Digit(d))) => {
+                // The citizen's trunk leg sends no RFC 4733 events yet.
+                info!(digit = %d, "operator key not passed to the citizen");
+            }
+            OperatorUpdate::Leg(Some(LegEvent::Answered)) => {}
+            OperatorUpdate::Audio(frame) => {
+                if let Some(s) = self.session.as_mut() {
+                    s.operator_audio(&frame);
+                }
+            }
+        }
+        self.drain_session().unwrap_or(Step::Continue)
+    }
+
+    /// The operator hung up: the engine ends the call (`operator_hangup`).
+    fn end_bridge(&mut self, now: std::time::Instant) {
+        if let Some(s) = self.session.as_mut()
+            && s.is_bridged()
+        {
+            s.bridge_ended(now);
         }
     }
 
@@ -545,6 +639,10 @@ impl Call<'_> {
         if let Some(leg) = &leg {
             self.svc.agent.dialogs().remove_dialog(&leg.dialog.id());
             leg.result.abort();
+        }
+        // Either side's hang-up ends the other: BYE to the operator's phone.
+        if let Some(op) = self.operator.hang_up() {
+            self.svc.operators.call_ended(&op).await;
         }
         // Answers the session produced in its last moments (a key just before BYE).
         self.drain_session();

@@ -78,7 +78,7 @@ pub enum Node {
     Branch(Branch),
     /// Optionally play prompts, then end the call.
     Hangup(Hangup),
-    /// Reserved for the operator feature: hand the call to a queue of operators.
+    /// Hand the call to a queue of operators.
     Bridge(Bridge),
 }
 
@@ -206,13 +206,23 @@ pub struct Hangup {
     pub reason: EndReason,
 }
 
-/// `kind = "bridge"` — reserved for the operator feature. The engine emits
-/// `Action::Bridge` and stops driving the call.
+/// `kind = "bridge"`: hand the call to a live operator. The engine emits
+/// `Action::Bridge`, loops `hold_prompt` while the driver looks for an operator,
+/// and then either stays out of the conversation (`Event::BridgeAnswered`) or
+/// goes to `on_fail` (`Event::BridgeFailed`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bridge {
     /// Operator queue name.
     pub queue: String,
+    /// Played, over and over, while the citizen waits for an operator.
+    pub hold_prompt: Option<String>,
+    /// How long to wait for an operator to answer; the `[bridge] wait_secs`
+    /// setting when absent.
+    pub wait_ms: Option<u64>,
+    /// Where to go when no operator answered in time; the call ends
+    /// (`no_operator`) when absent.
+    pub on_fail: Option<String>,
 }
 
 /// One item of a prompt list.
@@ -470,13 +480,20 @@ mod tests {
             [nodes.op]
             kind = "bridge"
             queue = "operators"
+            hold_prompt = "hold"
+            wait_ms = 30000
+            on_fail = "later"
             [nodes.later]
             kind = "hangup"
             reason = "call_back_later"
             "#,
         )
         .unwrap();
-        assert!(matches!(&plan.nodes["op"], Node::Bridge(b) if b.queue == "operators"));
+        assert!(
+            matches!(&plan.nodes["op"], Node::Bridge(b) if b.queue == "operators"
+            && b.hold_prompt.as_deref() == Some("hold") && b.wait_ms == Some(30_000)
+            && b.on_fail.as_deref() == Some("later"))
+        );
         assert!(matches!(&plan.nodes["later"],
             Node::Hangup(h) if h.reason == EndReason::Custom("call_back_later".into())));
     }

@@ -11,8 +11,12 @@
 //!   any `PlaybackFinished` not yet delivered.
 //! * Send [`Event::Frame`] for every 20 ms of received audio, `voiced: false` when RTP
 //!   stops arriving, so silence is measured even on a dead line.
-//! * After `Action::Hangup` or `Action::Bridge`, or after sending
-//!   [`Event::PeerHangup`], the engine takes no further part in the call.
+//! * After `Action::Hangup`, or after sending [`Event::PeerHangup`], the engine
+//!   takes no further part in the call.
+//! * After `Action::Bridge` look for an operator (the engine loops the hold
+//!   prompt meanwhile), then send [`Event::BridgeAnswered`] or
+//!   [`Event::BridgeFailed`]; once answered, the conversation is the operator's
+//!   and the engine only waits for [`Event::BridgeEnded`] or a hang-up.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +43,12 @@ pub enum Event {
     },
     /// The citizen hung up.
     PeerHangup,
+    /// An operator answered the bridge: the hold prompt stops.
+    BridgeAnswered,
+    /// No operator answered in time: the bridge node's `on_fail` runs.
+    BridgeFailed,
+    /// The operator hung up (or their leg died): the call ends.
+    BridgeEnded,
 }
 
 /// What the driver must do, in order.
@@ -65,10 +75,13 @@ pub enum Action {
         /// The answer.
         answer: Answer,
     },
-    /// Reserved for the operator feature: hand the call to an operator queue.
+    /// Look for an operator of `queue` and connect the call to them.
     Bridge {
         /// The queue.
         queue: String,
+        /// How long to try before [`Event::BridgeFailed`]; the driver's default
+        /// when `None`.
+        wait_ms: Option<u64>,
     },
     /// Hang up.
     Hangup {
@@ -76,6 +89,13 @@ pub enum Action {
         reason: EndReason,
     },
 }
+
+/// End reasons of a bridged call, by who hung up first.
+pub const OPERATOR_HANGUP: &str = "operator_hangup";
+/// See [`OPERATOR_HANGUP`].
+pub const CITIZEN_HANGUP: &str = "citizen_hangup";
+/// A bridge node without `on_fail` found no operator.
+pub const NO_OPERATOR: &str = "no_operator";
 
 /// Most keys kept from play nodes for the next question.
 const MAX_TYPE_AHEAD: usize = 16;
@@ -92,6 +112,10 @@ enum Phase {
     Gather(Attempt),
     Record(Recording),
     Closing(EndReason),
+    /// Waiting for an operator (`false`), or talking with one (`true`).
+    Bridge {
+        answered: bool,
+    },
     Done,
 }
 
@@ -170,12 +194,65 @@ impl Engine {
                 // citizen declined, asked not to be called, or completed.
                 let reason = match &self.phase {
                     Phase::Closing(reason) => reason.clone(),
+                    Phase::Bridge { answered: true } => EndReason::Custom(CITIZEN_HANGUP.into()),
                     _ => EndReason::PeerHangup,
                 };
                 self.stop(reason);
             }
+            Event::BridgeAnswered | Event::BridgeFailed | Event::BridgeEnded => {
+                self.on_bridge(event, now, &mut out)
+            }
         }
         out
+    }
+
+    /// The driver's answer to `Action::Bridge`. Events that do not fit the
+    /// phase (a late answer after a failure) are ignored.
+    fn on_bridge(&mut self, event: Event, now: Instant, out: &mut Vec<Action>) {
+        let Phase::Bridge { answered } = self.phase else {
+            return;
+        };
+        match (event, answered) {
+            (Event::BridgeAnswered, false) => {
+                self.stop_playing(out);
+                // The conversation is the operator's now: no IVR time limit, and
+                // a call an operator took is not a "no input" call.
+                self.timers.stop_all();
+                self.had_input = true;
+                self.phase = Phase::Bridge { answered: true };
+            }
+            (Event::BridgeFailed, false) => {
+                self.stop_playing(out);
+                let plan = Arc::clone(&self.plan);
+                match plan.nodes.get(&self.node) {
+                    Some(Node::Bridge(b)) if b.on_fail.is_some() => {
+                        self.phase = Phase::Idle;
+                        self.follow(b.on_fail.clone(), now, out);
+                    }
+                    _ => self.end(EndReason::Custom(NO_OPERATOR.into()), out),
+                }
+            }
+            (Event::BridgeEnded, true) => self.end(EndReason::Custom(OPERATOR_HANGUP.into()), out),
+            _ => {}
+        }
+    }
+
+    /// Plays the bridge node's hold prompt (again), if it has one.
+    fn play_hold(&mut self, out: &mut Vec<Action>) {
+        let plan = Arc::clone(&self.plan);
+        if let Some(Node::Bridge(b)) = plan.nodes.get(&self.node)
+            && let Some(hold) = &b.hold_prompt
+            && (self.prompt_exists)(hold)
+        {
+            self.play(vec![hold.clone()], out);
+        }
+    }
+
+    fn stop_playing(&mut self, out: &mut Vec<Action>) {
+        if self.playing {
+            out.push(Action::StopPlayback);
+            self.playing = false;
+        }
     }
 
     /// When [`Engine::handle_timeout`] must next be called.
@@ -298,9 +375,11 @@ impl Engine {
             Node::Bridge(b) => {
                 out.push(Action::Bridge {
                     queue: b.queue.clone(),
+                    wait_ms: b.wait_ms,
                 });
-                self.timers.stop_all();
-                self.phase = Phase::Done;
+                self.type_ahead.clear();
+                self.phase = Phase::Bridge { answered: false };
+                self.play_hold(out);
                 None
             }
         }
@@ -332,7 +411,8 @@ impl Engine {
             Phase::Record(r) if r.stage == RecStage::Capturing && key == r.terminator => {
                 self.end_recording(now, out);
             }
-            Phase::Record(_) | Phase::Closing(_) | Phase::Done => {}
+            // While bridged the driver passes keys to the operator instead.
+            Phase::Record(_) | Phase::Closing(_) | Phase::Bridge { .. } | Phase::Done => {}
         }
     }
 
@@ -355,6 +435,7 @@ impl Engine {
                 let reason = reason.clone();
                 self.end(reason, out);
             }
+            (Phase::Bridge { answered: false }, _) => self.play_hold(out),
             _ => {}
         }
     }

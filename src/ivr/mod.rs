@@ -20,6 +20,6 @@ mod validate;
 mod tests;
 
 pub use dialplan::{Defaults, Dialplan, DialplanError, Node, PromptEntry, Valid};
-pub use engine::{Action, Engine, Event};
+pub use engine::{Action, CITIZEN_HANGUP, Engine, Event, NO_OPERATOR, OPERATOR_HANGUP};
 pub use outcome::{Answer, EndReason, NoAnswerWhy};
 pub use prompts::PromptExists;

@@ -59,7 +59,14 @@ impl Check<'_> {
                 self.target("next", &b.next);
             }
             Node::Hangup(h) => self.prompts(&h.prompts),
-            Node::Bridge(_) => {}
+            Node::Bridge(b) => {
+                if let Some(p) = &b.hold_prompt {
+                    self.prompt(p);
+                }
+                if let Some(t) = &b.on_fail {
+                    self.target("on_fail", t);
+                }
+            }
         }
     }
 

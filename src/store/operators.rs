@@ -224,6 +224,87 @@ impl Store {
         Ok(())
     }
 
+    /// Takes an `Available` operator for a call: `on_call` since `now`. The
+    /// conditional UPDATE is the lock: of two calls claiming the same operator
+    /// at once, exactly one sees a row changed, on either backend.
+    pub async fn claim_operator(
+        &self,
+        id: &OperatorId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.move_operator(id, OperatorState::Available, OperatorState::OnCall, now)
+            .await
+    }
+
+    /// Moves the operator from `from` to `to` only if still in `from` (a
+    /// supervisor may have paused them meanwhile); true if it did.
+    pub async fn move_operator(
+        &self,
+        id: &OperatorId,
+        from: OperatorState,
+        to: OperatorState,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const OP: &str = "move_operator";
+        let done = sqlx::query(
+            "UPDATE operators SET state = $1, state_since = $2 WHERE id = $3 AND state = $4",
+        )
+        .bind(to.as_str())
+        .bind(to_ms(now))
+        .bind(id.as_str())
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Operators in `Available`, longest idle first (the fairest pick).
+    pub async fn available_operators(&self) -> Result<Vec<OperatorRecord>, StoreError> {
+        const OP: &str = "available_operators";
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            operator_cols!(),
+            " FROM operators WHERE state = 'available' ORDER BY state_since, username"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        rows.iter().map(|r| operator_from_row(r, OP)).collect()
+    }
+
+    /// Records on the call which operator took it.
+    pub async fn set_call_operator(
+        &self,
+        call: &super::CallId,
+        operator: &OperatorId,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "set_call_operator";
+        sqlx::query("UPDATE calls SET operator_id = $1 WHERE id = $2")
+            .bind(operator.as_str())
+            .bind(call.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| classify(OP, e))?;
+        Ok(())
+    }
+
+    /// The operator recorded on a call, if any.
+    pub async fn call_operator(
+        &self,
+        call: &super::CallId,
+    ) -> Result<Option<OperatorId>, StoreError> {
+        const OP: &str = "call_operator";
+        let row = sqlx::query("SELECT operator_id FROM calls WHERE id = $1")
+            .bind(call.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let Some(row) = row else { return Ok(None) };
+        let id: Option<String> = col(&row, OP, "operator_id")?;
+        Ok(id.map(OperatorId))
+    }
+
     /// Adds the binding or replaces the one with the same operator and contact.
     pub async fn upsert_registration(&self, r: &RegistrationRecord) -> Result<(), StoreError> {
         const OP: &str = "upsert_registration";
@@ -411,6 +492,48 @@ mod tests {
                 .await,
             Err(StoreError::NotFound { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn claims_are_exclusive_and_paused_is_never_available() {
+        let s = store().await;
+        let mai = s.create_operator(&lan("mai"), at(0)).await.unwrap();
+        let lan = s.create_operator(&lan("lan"), at(0)).await.unwrap();
+        assert!(!s.claim_operator(&lan.id, at(1)).await.unwrap(), "offline");
+        s.set_operator_state(&mai.id, OperatorState::Available, at(5))
+            .await
+            .unwrap();
+        s.set_operator_state(&lan.id, OperatorState::Available, at(2))
+            .await
+            .unwrap();
+        let free = s.available_operators().await.unwrap();
+        assert_eq!(
+            free.iter().map(|o| &o.id).collect::<Vec<_>>(),
+            [&lan.id, &mai.id]
+        );
+        assert!(s.claim_operator(&lan.id, at(10)).await.unwrap());
+        assert!(
+            !s.claim_operator(&lan.id, at(10)).await.unwrap(),
+            "taken once"
+        );
+        s.set_operator_state(&mai.id, OperatorState::Paused, at(11))
+            .await
+            .unwrap();
+        assert!(s.available_operators().await.unwrap().is_empty());
+        assert!(!s.claim_operator(&mai.id, at(12)).await.unwrap());
+        let moved = s
+            .move_operator(
+                &lan.id,
+                OperatorState::OnCall,
+                OperatorState::WrapUp,
+                at(20),
+            )
+            .await
+            .unwrap();
+        assert!(moved);
+        let now = s.operators().await.unwrap();
+        let l = now.iter().find(|o| o.id == lan.id).unwrap();
+        assert_eq!((l.state, l.state_since), (OperatorState::WrapUp, at(20)));
     }
 
     #[tokio::test]

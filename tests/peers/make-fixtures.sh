@@ -51,6 +51,22 @@ python3 "$TOOLS/mkdtmfpcap.py" -o silence.pcap --audio silence --codec pcmu --le
 python3 "$TOOLS/mkdtmfpcap.py" -o announcement.pcap --audio "$HERE/../fixtures/speech_vi.wav" \
   --codec pcmu --lead 8 --tail 0
 
+# Bridge to an operator (tests/bridge.rs), A-law like a Vietnamese trunk. The citizen
+# speaks during the greeting (1-6.5 s), presses 0 at 15 s (type-ahead for the consent
+# question: operator), then speaks to the operator (22-33.5 s). The no-operator variant
+# also presses 1 at ~29 s (yes, call me back). The operator's "voice" is a 440 Hz tone,
+# so the recording's right channel tells prompts from the operator.
+SPEECH="$HERE/../fixtures/speech_vi.wav"
+sox -n -r 8000 -c 1 -b 16 -e signed-integer sil1.wav trim 0 1
+sox -n -r 8000 -c 1 -b 16 -e signed-integer sil05.wav trim 0 0.5
+sox sil1.wav "$SPEECH" citizen_a.wav pad 0 0 && sox citizen_a.wav citizen_b.wav pad 0 "$(python3 -c "import sys; print(22 - float(sys.argv[1]))" "$(soxi -D citizen_a.wav)")"
+sox citizen_b.wav "$SPEECH" sil05.wav "$SPEECH" sil1.wav sil1.wav sil1.wav sil1.wav citizen_bridge.wav
+python3 "$TOOLS/mkdtmfpcap.py" -o bridge_citizen.pcap --audio citizen_bridge.wav --codec pcma --lead 15 --tail 20 0
+python3 "$TOOLS/mkdtmfpcap.py" -o bridge_callback.pcap --audio citizen_bridge.wav --codec pcma --lead 15 --tail 6 0/14 1
+sox -n -r 8000 -c 1 -b 16 -e signed-integer operator_short.wav synth 12 sine 440 gain -9
+sox -n -r 8000 -c 1 -b 16 -e signed-integer operator_long.wav synth 90 sine 440 gain -9
+rm -f sil1.wav sil05.wav citizen_a.wav citizen_b.wav
+
 # baresip: ctrl_tcp steps sending the same digits with /sndcode.
 python3 "$TOOLS/mktimeline.py" "$TIMELINE" --ctrl-steps > ctrl_steps.txt
 

@@ -143,12 +143,12 @@ fn branch_on_call_variable_and_answer_then_bridge() {
         [
             value("who", "2"),
             Action::Bridge {
-                queue: "operators".into()
+                queue: "operators".into(),
+                wait_ms: None,
             }
         ]
     );
     assert_eq!(c.engine.finished(), None, "a bridged call is not over");
-    assert_eq!(c.engine.poll_timeout(), None);
     assert_eq!(c.event(Event::Digit('1')), []);
 }
 

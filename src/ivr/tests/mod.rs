@@ -1,5 +1,6 @@
 //! Flow tests: a fake driver around the engine on a simulated clock (no sleeping).
 
+mod bridge;
 mod edge;
 mod survey;
 
@@ -32,6 +33,10 @@ pub const PROMPTS: &[&str] = &[
     "no_input",
     "beep",
     "goodbye_no_input",
+    "operator_offer",
+    "operator_hold",
+    "callback_offer",
+    "callback_bye",
     "field/dat-dai",
     "place/tp-cao-lanh",
 ];

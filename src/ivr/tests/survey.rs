@@ -20,7 +20,7 @@ fn happy_path_answers_every_question() {
         ])]
     );
     assert_eq!(c.played(), [play(&["recording_notice"])]);
-    assert_eq!(c.played(), [play(&["consent"])]);
+    assert_eq!(c.played(), [play(&["consent", "operator_offer"])]);
     assert_eq!(c.played(), []);
     c.wait_ms(1_000);
     assert_eq!(c.keys("1"), [value("consent", "1"), play(&["q1"])]);
@@ -210,7 +210,10 @@ fn silent_call_ends_as_no_input() {
     c.reach_question("consent");
     for _ in 0..2 {
         c.played();
-        assert_eq!(c.wait_ms(5_000), [play(&["no_input", "consent"])]);
+        assert_eq!(
+            c.wait_ms(5_000),
+            [play(&["no_input", "consent", "operator_offer"])]
+        );
     }
     c.played();
     assert_eq!(
@@ -311,4 +314,61 @@ fn hanging_up_during_the_goodbye_keeps_do_not_call() {
     // The citizen hangs up before "we will not call again" ends.
     assert_eq!(c.event(Event::PeerHangup), []);
     assert_eq!(c.engine.finished(), Some(&EndReason::DoNotCall));
+}
+
+#[test]
+fn zero_at_consent_asks_for_an_operator() {
+    let mut c = Call::survey();
+    c.reach_question("consent");
+    c.played();
+    assert_eq!(
+        c.keys("0"),
+        [
+            value("consent", "0"),
+            Action::Bridge {
+                queue: "operators".into(),
+                wait_ms: None
+            },
+            play(&["operator_hold"]),
+        ]
+    );
+    assert_eq!(c.event(Event::BridgeAnswered), [Action::StopPlayback]);
+}
+
+#[test]
+fn a_question_the_keypad_cannot_answer_goes_to_an_operator() {
+    let mut c = Call::survey();
+    c.reach_question("q1");
+    for _ in 0..2 {
+        c.played();
+        assert_eq!(c.keys("7"), [play(&["invalid", "q1"])]);
+    }
+    c.played();
+    let a = c.keys("7");
+    assert_eq!(a[0], unanswered("q1", NoAnswerWhy::Invalid));
+    assert!(matches!(&a[1], Action::Bridge { queue, .. } if queue == "operators"));
+}
+
+#[test]
+fn no_operator_offers_a_callback_and_stores_the_choice() {
+    let mut c = Call::survey();
+    c.reach_question("consent");
+    c.played();
+    c.keys("0");
+    c.wait_ms(60_000);
+    assert_eq!(
+        c.event(Event::BridgeFailed),
+        [Action::StopPlayback, play(&["callback_offer"])]
+    );
+    c.played();
+    assert_eq!(
+        c.keys("1"),
+        [value("callback", "1"), play(&["callback_bye"])]
+    );
+    assert_eq!(
+        c.played(),
+        [Action::Hangup {
+            reason: EndReason::Custom("no_operator".into())
+        }]
+    );
 }

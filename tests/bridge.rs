@@ -1,0 +1,441 @@
+//! A citizen's call handed to a live operator, against real peers on loopback.
+//!
+//! `carecall call` (registrar on, on a fixed SIP port) dials a citizen played by sipp
+//! (tests/peers/sipp/uas_bridge.xml, A-law only) whose pcap speaks during the greeting,
+//! presses RFC 4733 "0" (operator) and then speaks on. The operator is baresip,
+//! registered with carecall's registrar as `op7` (µ-law only), auto-answering with a
+//! 440 Hz tone as its microphone, so the recording's right channel tells the prompts
+//! (speech) from the operator (the tone). Artifacts stay in target/tmp/peers/<test>/.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use carecall::store::{CallId, OperatorState, Store};
+use common::peers::*;
+
+const TARGET: &str = "0901234567";
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn store(dir: &Path) -> Store {
+    let url = format!("sqlite://{}", dir.join("carecall.db").display());
+    rt().block_on(Store::connect(&url))
+        .expect("open the test DB")
+}
+
+fn op_state(dir: &Path) -> Option<OperatorState> {
+    let s = store(dir);
+    let ops = rt().block_on(s.operators()).ok()?;
+    ops.into_iter()
+        .find(|o| o.sip_user == "op7")
+        .map(|o| o.state)
+}
+
+/// A config with the registrar on a fixed SIP port and a short `[bridge]` wait.
+fn write_config(dir: &Path, trunk: &str, sip_port: u16) -> PathBuf {
+    let path = CarecallConfig::new(trunk).write(dir);
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "bind = \"127.0.0.1:0\"",
+        &format!("bind = \"127.0.0.1:{sip_port}\""),
+        1,
+    );
+    let text = format!(
+        "{text}\n[registrar]\nenabled = true\nmin_expires_secs = 1\n\n\
+         [bridge]\nring_timeout_secs = 10\nwait_secs = 5\nwrap_up_secs = 30\nretry_ms = 500\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `carecall operator add op7`, then `available` (a supervisor's or the
+/// operator's own action; the test sets it in the database).
+fn add_available_operator(dir: &Path, config: &Path) {
+    let mut cmd = Command::new(carecall_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARECALL_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .current_dir(dir)
+        .arg("--config")
+        .arg(config)
+        .args(["operator", "add", "op7.login", "--sip-user", "op7"])
+        .args(["--name", "Trần Thị Lan", "--unit", "DT"])
+        .env("CARECALL_OPERATOR_PASSWORD", "baresip-pw")
+        .output()
+        .expect("run carecall operator add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = store(dir);
+    let r = rt();
+    let op = r
+        .block_on(s.operators())
+        .unwrap()
+        .into_iter()
+        .find(|o| o.sip_user == "op7")
+        .unwrap();
+    r.block_on(s.set_operator_state(&op.id, OperatorState::Available, chrono::Utc::now()))
+        .unwrap();
+}
+
+/// baresip registering as op7 with carecall, auto-answering, `mic` as its voice.
+struct Operator {
+    peer: Peer,
+    ctrl: Peer,
+    dir: PathBuf,
+}
+
+impl Operator {
+    fn start(dir: &Path, carecall_port: u16, mic: &Path) -> Operator {
+        let base = free_port_block(12);
+        let cfg = dir.join("baresip");
+        std::fs::create_dir_all(&cfg).unwrap();
+        let rec = dir.join("operator-rec");
+        std::fs::create_dir_all(&rec).unwrap();
+        let config_text = read_lossy(&peers_dir().join("baresip/config.tmpl"))
+            .replace("@SIP_PORT@", &base.to_string())
+            .replace("@CTRL_PORT@", &(base + 2).to_string())
+            .replace("@RTP_PORTS@", &format!("{}-{}", base + 4, base + 11))
+            .replace("@MIC@", &mic.to_string_lossy())
+            .replace("@REC@", &rec.to_string_lossy());
+        std::fs::write(cfg.join("config"), config_text).unwrap();
+        std::fs::write(
+            cfg.join("accounts"),
+            format!(
+                "<sip:op7@127.0.0.1:{carecall_port}>;auth_pass=baresip-pw;regint=60;answermode=auto;audio_codecs=PCMU\n"
+            ),
+        )
+        .unwrap();
+        let peer = Peer::spawn(
+            "baresip",
+            dir,
+            Command::new("/usr/bin/baresip").arg("-f").arg(&cfg),
+        );
+        assert!(
+            wait_listening(base + 2, false, Duration::from_secs(10)),
+            "baresip did not come up"
+        );
+        let ctrl = Peer::spawn(
+            "ctrl",
+            dir,
+            Command::new("python3")
+                .arg("-u")
+                .arg(peers_dir().join("tools/baresip_ctrl.py"))
+                .args(["--port", &(base + 2).to_string(), "--exit-on-close"])
+                .args(["wait:CALL_ESTABLISHED:90", "wait:CALL_CLOSED:150"]),
+        );
+        Operator {
+            peer,
+            ctrl,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Waits until carecall has the phone's binding.
+    fn wait_registered(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            let s = store(&self.dir);
+            let r = rt();
+            let ops = r.block_on(s.operators()).unwrap();
+            let op = ops.iter().find(|o| o.sip_user == "op7").unwrap();
+            if !r
+                .block_on(s.contacts_of(&op.id, chrono::Utc::now()))
+                .unwrap()
+                .is_empty()
+            {
+                return;
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "baresip did not register: {}",
+            tail(&read_lossy(&self.dir.join("baresip.stdout")), 20)
+        );
+    }
+
+    /// The ctrl log (CALL_ESTABLISHED / CALL_CLOSED lines), after baresip stops.
+    fn finish(mut self) -> String {
+        self.ctrl.wait_timeout(Duration::from_secs(20));
+        self.peer.terminate(Duration::from_secs(3));
+        read_lossy(&self.dir.join("ctrl.stdout"))
+    }
+}
+
+/// Per-0.5 s windows of one channel: (rms, fraction of the energy at 440 Hz).
+fn windows(path: &Path, channel: usize) -> Vec<(f64, f64)> {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let ch = r.spec().channels as usize;
+    let samples: Vec<f64> = r
+        .samples::<i16>()
+        .map(|s| f64::from(s.unwrap()))
+        .collect::<Vec<_>>()
+        .chunks(ch)
+        .map(|f| f[channel])
+        .collect();
+    samples
+        .chunks(4000)
+        .map(|w| {
+            let energy: f64 = w.iter().map(|s| s * s).sum();
+            let rms = (energy / w.len() as f64).sqrt();
+            // Goertzel at 440 Hz: the tone's share of the window's energy.
+            let k = 2.0 * (2.0 * std::f64::consts::PI * 440.0 / 8000.0).cos();
+            let (mut s1, mut s2) = (0.0, 0.0);
+            for &x in w {
+                let s0 = x + k * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            let power = s1 * s1 + s2 * s2 - k * s1 * s2;
+            let share = if energy > 0.0 {
+                2.0 * power / (energy * w.len() as f64)
+            } else {
+                0.0
+            };
+            (rms, share)
+        })
+        .collect()
+}
+
+fn loud(w: &[(f64, f64)]) -> usize {
+    w.iter().filter(|(rms, _)| *rms > 300.0).count()
+}
+
+struct Bridged {
+    run: CallRun,
+    sipp: SippOutcome,
+    ctrl_log: String,
+    states: Vec<OperatorState>,
+}
+
+/// One call: sipp citizen with `pcap`, baresip operator with `mic` (none: no
+/// operator registered).
+fn bridged_call(name: &str, pcap: &str, mic: Option<&str>) -> Bridged {
+    let dir = test_dir(name);
+    let pcap = fixtures().join(pcap);
+    let mut sipp = Sipp::start(
+        &dir,
+        "uas_bridge.xml",
+        &[("pcap", &pcap.to_string_lossy())],
+        Transport::Udp,
+    );
+    let sip_port = free_udp_port();
+    let config = write_config(&dir, &sipp.trunk_uri(), sip_port);
+    add_available_operator(&dir, &config);
+    let started = Instant::now();
+    let mut carecall = carecall_start(&dir, &config, TARGET, &[]);
+    assert!(
+        wait_listening(sip_port, true, Duration::from_secs(10)),
+        "carecall did not listen"
+    );
+    let operator = mic.map(|m| {
+        let op = Operator::start(&dir, sip_port, &fixtures().join(m));
+        op.wait_registered();
+        op
+    });
+    // The operator's state as the call goes, until carecall exits.
+    let mut states = vec![];
+    let status = loop {
+        if let Some(s) = op_state(&dir)
+            && states.last() != Some(&s)
+        {
+            states.push(s);
+        }
+        if let Some(st) = carecall.wait_timeout(Duration::from_millis(300)) {
+            break Some(st);
+        }
+        if started.elapsed() > CALL_TIMEOUT {
+            break None;
+        }
+    };
+    if let Some(s) = op_state(&dir)
+        && states.last() != Some(&s)
+    {
+        states.push(s);
+    }
+    drop(carecall);
+    let stdout = read_lossy(&dir.join("carecall.stdout"));
+    let json = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l.trim()).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let run = CallRun {
+        status,
+        json,
+        stdout,
+        stderr: read_lossy(&dir.join("carecall.stderr")),
+        wall: started.elapsed(),
+        dir: dir.clone(),
+    };
+    let sipp = sipp.wait(Duration::from_secs(60));
+    let ctrl_log = operator.map(Operator::finish).unwrap_or_default();
+    Bridged {
+        run,
+        sipp,
+        ctrl_log,
+        states,
+    }
+}
+
+fn recording(run: &CallRun) -> PathBuf {
+    let d = run.describe();
+    let rec = run.json["recording"]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no recording\n{d}"));
+    run.resolve(rec)
+}
+
+/// The first 0.5 s window from which the right channel is the operator's tone.
+fn hand_over(right: &[(f64, f64)]) -> Option<usize> {
+    (0..right.len().saturating_sub(4)).find(|&i| {
+        right[i..i + 4]
+            .iter()
+            .all(|(rms, share)| *rms > 300.0 && *share > 0.8)
+    })
+}
+
+/// What every bridged call shows: the recording's two phases and the call row.
+fn expect_bridged(b: &Bridged) {
+    let d = format!("{}\n--- sipp:\n{}", b.run.describe(), b.sipp.describe());
+    assert_eq!(b.run.disposition(), "answered", "{d}");
+    let path = recording(&b.run);
+    let left = windows(&path, 0);
+    let right = windows(&path, 1);
+    let h = hand_over(&right).unwrap_or_else(|| {
+        panic!("the operator's tone never reaches the recording: {right:?}\n{d}")
+    });
+    let secs = h as f64 / 2.0;
+    assert!((14.0..32.0).contains(&secs), "hand-over at {secs} s\n{d}");
+    // Before: the IVR's prompts (speech, not the tone) and the citizen's speech (1-6.5 s).
+    let before = &right[2..(h - 2).min(right.len())];
+    assert!(
+        loud(before) >= 10,
+        "no prompts before the hand-over: {before:?}\n{d}"
+    );
+    assert!(
+        before.iter().all(|(_, share)| *share < 0.5),
+        "the tone before the hand-over: {before:?}\n{d}"
+    );
+    assert!(
+        loud(&left[2..13]) >= 6,
+        "citizen silent before: {:?}\n{d}",
+        &left[..14]
+    );
+    // After: the operator (the tone) on the right, the citizen (22-33.5 s) on the left,
+    // in the same file with no gap (the file is as long as the call).
+    let after_end = (h + 16).min(right.len());
+    assert!(
+        right[h..after_end].iter().filter(|(_, s)| *s > 0.8).count() >= 8,
+        "the operator is not on the right after the hand-over\n{d}"
+    );
+    assert!(
+        loud(&left[h.max(44)..left.len().min(66)]) >= 6,
+        "citizen silent after the hand-over: {:?}\n{d}",
+        &left[h..]
+    );
+    // The call row names the operator.
+    let s = store(&b.run.dir);
+    let r = rt();
+    let row = CallId(b.run.json["db_id"].as_str().expect("db_id").to_string());
+    let op = r.block_on(s.call_operator(&row)).unwrap();
+    let op7 = r
+        .block_on(s.operators())
+        .unwrap()
+        .into_iter()
+        .find(|o| o.sip_user == "op7")
+        .unwrap();
+    assert_eq!(op, Some(op7.id), "{d}");
+    assert!(
+        b.states.contains(&OperatorState::OnCall)
+            && b.states.last() == Some(&OperatorState::WrapUp),
+        "operator states {:?}\n{d}",
+        b.states
+    );
+    // PCMA to the citizen, PCMU to the operator.
+    let log = &b.run.stderr;
+    assert!(
+        log.lines()
+            .any(|l| l.contains("media negotiated") && l.contains("PCMA")),
+        "{d}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("the operator answered") && l.contains("PCMU")),
+        "{d}"
+    );
+}
+
+#[test]
+fn operator_hangs_up_first_and_the_citizen_gets_bye() {
+    let b = bridged_call(
+        "bridge_operator_hangs_up",
+        "bridge_citizen.pcap",
+        Some("operator_short.wav"),
+    );
+    expect_bridged(&b);
+    let d = b.run.describe();
+    assert_eq!(b.run.json["end_reason"], "operator_hangup", "{d}");
+    assert!(
+        b.sipp.log.contains("PEER_BYE"),
+        "the citizen got no BYE\n{}",
+        b.sipp.describe()
+    );
+    assert!(b.ctrl_log.contains("CALL_CLOSED"), "{}", b.ctrl_log);
+}
+
+#[test]
+fn citizen_hangs_up_first_and_the_operator_gets_bye() {
+    let b = bridged_call(
+        "bridge_citizen_hangs_up",
+        "bridge_citizen.pcap",
+        Some("operator_long.wav"),
+    );
+    expect_bridged(&b);
+    let d = b.run.describe();
+    assert_eq!(b.run.json["end_reason"], "citizen_hangup", "{d}");
+    assert!(
+        b.sipp.log.contains("PEER_SENT_BYE"),
+        "{}",
+        b.sipp.describe()
+    );
+    // The operator's 90 s microphone did not run out: the call closed on our BYE.
+    assert!(
+        b.ctrl_log.contains("CALL_CLOSED"),
+        "the operator's phone was not hung up: {}",
+        b.ctrl_log
+    );
+    assert!(b.run.wall < Duration::from_secs(80), "{d}");
+}
+
+#[test]
+fn no_operator_plays_hold_then_stores_the_callback_choice() {
+    let b = bridged_call("bridge_no_operator", "bridge_callback.pcap", None);
+    let d = format!("{}\n--- sipp:\n{}", b.run.describe(), b.sipp.describe());
+    assert_eq!(b.run.answer("consent"), "0", "{d}");
+    assert_eq!(b.run.answer("callback"), "1", "{d}");
+    assert_eq!(b.run.json["end_reason"], "no_operator", "{d}");
+    assert!(
+        b.sipp.log.contains("PEER_BYE"),
+        "carecall hangs up after the goodbye\n{d}"
+    );
+    assert!(
+        b.run.stderr.contains("operator_hold"),
+        "the hold prompt was not played\n{d}"
+    );
+    assert_eq!(b.states, [OperatorState::Available], "never rung: {d}");
+}
