@@ -97,7 +97,7 @@ mod tests {
             ClientMsg::Accept
         );
         assert_eq!(
-            parse_client(r#"{"type":"digit","digit":"#"}"#).unwrap(),
+            parse_client(r##"{"type":"digit","digit":"#"}"##).unwrap(),
             ClientMsg::Digit { digit: '#' }
         );
         assert_eq!(
