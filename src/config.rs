@@ -251,7 +251,10 @@ impl Default for WebRtcConfig {
 impl WebRtcConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let bind: SocketAddr = self.bind.parse().map_err(|_| {
-            ConfigError::Invalid(format!("webrtc.bind {:?} is not an address:port", self.bind))
+            ConfigError::Invalid(format!(
+                "webrtc.bind {:?} is not an address:port",
+                self.bind
+            ))
         })?;
         if !self.public_addr.is_empty() && self.candidate_addr(bind.port()).is_none() {
             return Err(ConfigError::Invalid(format!(

@@ -74,12 +74,28 @@ fn make_users(dir: &Path, config: &Path) -> String {
         "user add admin",
     );
     run_ok(
-        &mut cli(&["user", "add", OP_USER, "--role", "operator", "--password", OP_PASS]),
+        &mut cli(&[
+            "user",
+            "add",
+            OP_USER,
+            "--role",
+            "operator",
+            "--password",
+            OP_PASS,
+        ]),
         "user add operator",
     );
     run_ok(
-        cli(&["operator", "add", OP_USER, "--sip-user", "1001", "--name", "Trần Thị Lan"])
-            .env("CARECALL_OPERATOR_PASSWORD", "sip-pass-1001"),
+        cli(&[
+            "operator",
+            "add",
+            OP_USER,
+            "--sip-user",
+            "1001",
+            "--name",
+            "Trần Thị Lan",
+        ])
+        .env("CARECALL_OPERATOR_PASSWORD", "sip-pass-1001"),
         "operator add",
     );
     run_ok(&mut cli(&["user", "token", "admin"]), "user token")
@@ -149,6 +165,7 @@ fn browser_operator_talks_and_hears_over_webrtc() {
         .output()
         .expect("run node tests/browser/softphone.mjs");
     std::fs::write(dir.join("browser.stderr"), &out.stderr).unwrap();
+    std::fs::write(dir.join("browser.stdout"), &out.stdout).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let r: Value = stdout
         .lines()
@@ -171,7 +188,11 @@ fn browser_operator_talks_and_hears_over_webrtc() {
     assert_eq!(r["states"]["ready"], "available", "{}", ctx());
 
     // The page rang with the dossier, and was answered.
-    assert!(r["ring"].as_str().unwrap_or("").contains("TEST-0000"), "{}", ctx());
+    assert!(
+        r["ring"].as_str().unwrap_or("").contains("TEST-0000"),
+        "{}",
+        ctx()
+    );
     let server = &r["server"];
     assert_eq!(r["server_status"], 200, "{}", ctx());
     assert_eq!(server["answered"], true, "{}", ctx());
@@ -210,7 +231,11 @@ fn browser_operator_talks_and_hears_over_webrtc() {
         .iter()
         .filter_map(|v| v.as_str())
         .collect();
-    assert!(log.contains(&"ring") && log.contains(&"connected"), "{}", ctx());
+    assert!(
+        log.contains(&"ring") && log.contains(&"connected"),
+        "{}",
+        ctx()
+    );
     assert!(
         log.iter().any(|e| e.starts_with("ended:citizen_hangup")),
         "the test call hung up from the citizen's side: {}",

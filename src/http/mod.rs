@@ -135,11 +135,7 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/softphone/test-call",
             post(crate::webrtc::http::test_call),
         )
-        .route("/static/softphone.js", get(crate::webrtc::http::script))
-        .route(
-            "/dien-thoai-vien/softphone-test",
-            get(crate::webrtc::http::test_page),
-        )
+        .merge(crate::webrtc::http::pages())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .with_state(state)
 }

@@ -18,6 +18,17 @@ pub const SOFTPHONE_JS: &str = include_str!("../../web/static/softphone.js");
 /// A minimal page around it, for tests and for trying a headset.
 pub const TEST_PAGE: &str = include_str!("../../web/static/softphone-test.html");
 
+/// The softphone's static routes: the script and the bare test page (both
+/// public: the WebSocket is what needs a login).
+pub fn pages() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/static/softphone.js", axum::routing::get(script))
+        .route(
+            "/dien-thoai-vien/softphone-test",
+            axum::routing::get(test_page),
+        )
+}
+
 /// `GET /static/softphone.js`
 pub async fn script() -> Response {
     (
@@ -76,9 +87,7 @@ pub async fn ws(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     if !matches!(p.role, Role::Operator | Role::Admin) {
-        return Err(ApiError::Forbidden(
-            "the softphone is for operators".into(),
-        ));
+        return Err(ApiError::Forbidden("the softphone is for operators".into()));
     }
     if !same_origin(&headers) {
         return Err(ApiError::Forbidden(

@@ -131,8 +131,8 @@ impl MediaSession {
         sdp: &str,
         sink: &mut impl MediaSink,
     ) -> Result<String, WebRtcError> {
-        let offer = SdpOffer::from_sdp_string(sdp)
-            .map_err(|e| WebRtcError::BadOffer(e.to_string()))?;
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| WebRtcError::BadOffer(e.to_string()))?;
         let answer = self
             .rtc
             .sdp_api()
@@ -154,7 +154,11 @@ impl MediaSession {
     }
 
     /// Feeds the timeout if it is due.
-    pub fn poll_timeout(&mut self, now: Instant, sink: &mut impl MediaSink) -> Result<(), WebRtcError> {
+    pub fn poll_timeout(
+        &mut self,
+        now: Instant,
+        sink: &mut impl MediaSink,
+    ) -> Result<(), WebRtcError> {
         if now >= self.timeout {
             self.handle(Input::Timeout(now), sink)?;
         }
@@ -237,11 +241,11 @@ impl MediaSession {
                 self.connected = true;
                 sink.connected(true);
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
-                if self.connected {
-                    self.connected = false;
-                    sink.connected(false);
-                }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed
+                if self.connected =>
+            {
+                self.connected = false;
+                sink.connected(false);
             }
             Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.mid.is_none() => {
                 self.mid = Some(m.mid);

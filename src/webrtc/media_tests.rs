@@ -63,14 +63,14 @@ impl Browser {
     }
 }
 
-fn deliver(from: &str, to: &str, bytes: &[u8], now: Instant) -> Receive<'static> {
-    let bytes: &'static [u8] = Box::leak(bytes.to_vec().into_boxed_slice());
-    Receive::new(Protocol::Udp, from.parse().unwrap(), to.parse().unwrap(), bytes)
-        .map(|r| {
-            let _ = now;
-            r
-        })
-        .unwrap()
+fn deliver<'a>(from: &str, to: &str, bytes: &'a [u8]) -> Receive<'a> {
+    Receive::new(
+        Protocol::Udp,
+        from.parse().unwrap(),
+        to.parse().unwrap(),
+        bytes,
+    )
+    .unwrap()
 }
 
 fn tone_frame(n: usize) -> Frame {
@@ -110,7 +110,7 @@ fn a_browser_connects_and_audio_flows_both_ways() {
         .unwrap();
     assert!(answer.contains("a=ice-lite"), "{answer}");
     assert!(answer.contains("PCMU/8000"), "{answer}");
-    assert!(answer.contains(&format!("a=candidate:")), "{answer}");
+    assert!(answer.contains("a=candidate:"), "{answer}");
     browser
         .rtc
         .sdp_api()
@@ -123,14 +123,14 @@ fn a_browser_connects_and_audio_flows_both_ways() {
         // Network: both ways, in memory.
         for (to, bytes) in browser.drain() {
             assert_eq!(to, SERVER.parse().unwrap());
-            let r = deliver(BROWSER, SERVER, &bytes, now);
+            let r = deliver(BROWSER, SERVER, &bytes);
             let input = Input::Receive(now, r);
             assert!(server.accepts(&input));
             server.handle(input, &mut sink).unwrap();
         }
         for (to, bytes) in std::mem::take(&mut sink.out) {
             assert_eq!(to, BROWSER.parse().unwrap());
-            let r = deliver(SERVER, BROWSER, &bytes, now);
+            let r = deliver(SERVER, BROWSER, &bytes);
             browser.rtc.handle_input(Input::Receive(now, r)).unwrap();
         }
         // Media every 20 ms once connected: tone from the "browser", tone back.
@@ -146,7 +146,9 @@ fn a_browser_connects_and_audio_flows_both_ways() {
                 &payload[..],
             )
             .unwrap();
-            server.send_frame(now, &tone_frame(sent), &mut sink).unwrap();
+            server
+                .send_frame(now, &tone_frame(sent), &mut sink)
+                .unwrap();
             sent += 1;
             next_frame += Duration::from_millis(20);
         }
@@ -161,14 +163,22 @@ fn a_browser_connects_and_audio_flows_both_ways() {
     assert_eq!(sink.up, vec![true], "connected once, never dropped");
     assert!(sent > 150, "media ran for seconds: {sent}");
     // The server decoded whole frames equal to the tone through G.711.
-    assert!(sink.frames.len() > sent - 10, "{} of {sent}", sink.frames.len());
+    assert!(
+        sink.frames.len() > sent - 10,
+        "{} of {sent}",
+        sink.frames.len()
+    );
     let mut expect = [0i16; FRAME_SAMPLES];
     let mut g711 = [0u8; FRAME_SAMPLES];
     Codec::Pcmu.encode(&tone_frame(5), &mut g711);
     Codec::Pcmu.decode(&g711, &mut expect);
     assert!(sink.frames.contains(&expect), "frame 5 arrived intact");
     // The browser heard our frames, PCMU-encoded.
-    assert!(browser.heard.len() > (sent - 10) * FRAME_SAMPLES, "{}", browser.heard.len());
+    assert!(
+        browser.heard.len() > (sent - 10) * FRAME_SAMPLES,
+        "{}",
+        browser.heard.len()
+    );
     let mut one = [0u8; FRAME_SAMPLES];
     Codec::Pcmu.encode(&tone_frame(7), &mut one);
     assert!(
@@ -177,7 +187,8 @@ fn a_browser_connects_and_audio_flows_both_ways() {
     );
 
     // A stranger's datagram is not this session's.
-    let stray = deliver("10.9.9.9:1", SERVER, &[0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], now);
+    let stray_bytes = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+    let stray = deliver("10.9.9.9:1", SERVER, &stray_bytes);
     assert!(!server.accepts(&Input::Receive(now, stray)));
 }
 
@@ -190,5 +201,8 @@ fn odd_packet_sizes_are_reframed_to_20_ms() {
         r.push(Codec::Pcmu, &pkt, &mut |f| got.push(*f));
     }
     assert_eq!(got.len(), 5, "800 samples make five frames");
-    assert!(got.iter().all(|f| f.iter().all(|&s| s == 0)), "0xff is μ-law zero");
+    assert!(
+        got.iter().all(|f| f.iter().all(|&s| s == 0)),
+        "0xff is μ-law zero"
+    );
 }

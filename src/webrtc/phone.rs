@@ -260,8 +260,14 @@ mod tests {
         let t0 = Instant::now();
         let mut p = ready(t0);
         let a = p.ring(RingInfo::default(), t0).unwrap();
-        assert!(matches!(a[0], Action::Send(ServerMsg::Ring { call: 1, .. })));
-        assert!(p.ring(RingInfo::default(), t0).is_none(), "busy while ringing");
+        assert!(matches!(
+            a[0],
+            Action::Send(ServerMsg::Ring { call: 1, .. })
+        ));
+        assert!(
+            p.ring(RingInfo::default(), t0).is_none(),
+            "busy while ringing"
+        );
         let a = p.on_page(ClientMsg::Accept);
         assert_eq!(a[0], Action::Relay(true));
         assert_eq!(reports(&a), vec![LegEvent::Answered]);
@@ -292,7 +298,10 @@ mod tests {
         assert!(a.contains(&Action::EndLeg));
         assert!(p.can_ring());
         let a = p.ring(RingInfo::default(), t0).unwrap();
-        assert!(matches!(a[0], Action::Send(ServerMsg::Ring { call: 2, .. })));
+        assert!(matches!(
+            a[0],
+            Action::Send(ServerMsg::Ring { call: 2, .. })
+        ));
     }
 
     #[test]
@@ -303,7 +312,9 @@ mod tests {
         assert_eq!(p.poll_timeout(), Some(t0 + Duration::from_secs(20)));
         assert!(p.on_timeout(t0 + Duration::from_secs(19)).is_empty());
         let a = p.on_timeout(t0 + Duration::from_secs(20));
-        assert!(matches!(&reports(&a)[..], [LegEvent::Failed { reason }] if reason.contains("20 s")));
+        assert!(
+            matches!(&reports(&a)[..], [LegEvent::Failed { reason }] if reason.contains("20 s"))
+        );
         assert!(a.contains(&Action::EndLeg));
         assert!(p.can_ring());
     }
@@ -336,7 +347,10 @@ mod tests {
         assert!(!p.can_ring(), "no audio, no ring");
         p.on_media(true);
         p.ring(RingInfo::default(), t0).unwrap();
-        assert!(matches!(&reports(&p.on_closed())[..], [LegEvent::Failed { .. }]));
+        assert!(matches!(
+            &reports(&p.on_closed())[..],
+            [LegEvent::Failed { .. }]
+        ));
         assert!(matches!(
             p.on_page(ClientMsg::Accept)[0],
             Action::Send(ServerMsg::Error { .. })

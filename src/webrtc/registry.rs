@@ -103,7 +103,10 @@ impl WebPhones {
 
     /// Registers a new page for `op`; the previous page's ring channel is
     /// dropped, which tells it that it was replaced.
-    pub(crate) async fn register(&self, op: &OperatorId) -> (SessionId, mpsc::Receiver<RingRequest>) {
+    pub(crate) async fn register(
+        &self,
+        op: &OperatorId,
+    ) -> (SessionId, mpsc::Receiver<RingRequest>) {
         let session = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(4);
         self.lock().insert(op.clone(), Link { session, ring: tx });
@@ -139,9 +142,6 @@ impl WebPhones {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OperatorId, Link>> {
         // A panic while holding this lock leaves the map consistent.
-        self.inner
-            .phones
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.inner.phones.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

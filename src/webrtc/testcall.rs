@@ -150,7 +150,11 @@ mod tests {
         t.next_frame(&mut a);
         t.next_frame(&mut b);
         // A sine of amplitude A has RMS A/√2.
-        assert!((rms(&a) - 8000.0 / 2f64.sqrt()).abs() < 150.0, "{}", rms(&a));
+        assert!(
+            (rms(&a) - 8000.0 / 2f64.sqrt()).abs() < 150.0,
+            "{}",
+            rms(&a)
+        );
         let jump = (i32::from(b[0]) - i32::from(a[FRAME_SAMPLES - 1])).abs();
         assert!(jump < 3000, "no click between frames: {jump}");
         assert!(rms(&[0; FRAME_SAMPLES]) < VOICED_RMS);
