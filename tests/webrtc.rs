@@ -141,6 +141,55 @@ fn browser_dir() -> PathBuf {
     dir
 }
 
+/// The status of a WebSocket upgrade request to the softphone endpoint.
+fn ws_upgrade_status(base: &str, token: Option<&str>) -> u16 {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "5",
+    ])
+    .args(["-H", "Connection: Upgrade", "-H", "Upgrade: websocket"])
+    .args(["-H", "Sec-WebSocket-Version: 13"])
+    .args(["-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("authorization: Bearer {t}")]);
+    }
+    let out = cmd
+        .arg(format!("{base}/api/v1/softphone/ws"))
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// `POST /api/v1/softphone/test-call` for the operator, as the admin.
+fn test_call(base: &str, token: &str) -> (u16, Value) {
+    let out = Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "-X", "POST"])
+        .args(["-H", &format!("authorization: Bearer {token}")])
+        .args(["-H", "content-type: application/json"])
+        .args([
+            "--data-binary",
+            &format!("{{\"operator\":\"{OP_USER}\",\"secs\":1}}"),
+        ])
+        .arg(format!("{base}/api/v1/softphone/test-call"))
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        status.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
 #[test]
 fn browser_operator_talks_and_hears_over_webrtc() {
     assert!(
@@ -151,6 +200,25 @@ fn browser_operator_talks_and_hears_over_webrtc() {
     let config = write_config(&dir);
     let token = make_users(&dir, &config);
     let (mut serve, base) = start_serve(&dir, &config);
+
+    // No login, or a login without an operator account: no softphone.
+    assert_eq!(ws_upgrade_status(&base, None), 401);
+    assert_eq!(
+        ws_upgrade_status(&base, Some(&token)),
+        403,
+        "admin has no operator account"
+    );
+    // No page open yet: the test call fails at once, and says why.
+    let (st, body) = test_call(&base, &token);
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["answered"], false, "{body}");
+    assert!(
+        body["failure"]
+            .as_str()
+            .unwrap()
+            .contains("no softphone page"),
+        "{body}"
+    );
 
     let mic = manifest_dir().join("tests/fixtures/speech_vi.wav");
     let out = Command::new("node")
