@@ -46,6 +46,7 @@ pub struct Config {
     pub dialer: DialerConfig,
     pub registrar: RegistrarConfig,
     pub bridge: BridgeConfig,
+    pub webrtc: WebRtcConfig,
 }
 
 /// `[bridge]`: handing a citizen's call to a live operator.
@@ -251,6 +252,76 @@ impl RegistrarConfig {
     }
 }
 
+/// The browser softphone's media (`webrtc`): one UDP socket for every
+/// browser's ICE, DTLS and SRTP, and the ring of a call offered to the page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebRtcConfig {
+    /// The UDP socket of every browser session (ICE-lite host candidate).
+    /// Port 0 picks a free port; a fixed port is easier to open in a firewall.
+    pub bind: String,
+    /// The address browsers are told to send to ("ip" or "ip:port") when the
+    /// bind address is not reachable as is (NAT, 0.0.0.0); empty: the bind address.
+    pub public_addr: String,
+    /// How long a call offered to the page rings before it counts as not answered.
+    pub ring_timeout_secs: u64,
+}
+
+impl Default for WebRtcConfig {
+    fn default() -> Self {
+        WebRtcConfig {
+            bind: "127.0.0.1:0".into(),
+            public_addr: String::new(),
+            ring_timeout_secs: 20,
+        }
+    }
+}
+
+impl WebRtcConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bind: SocketAddr = self.bind.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "webrtc.bind {:?} is not an address:port",
+                self.bind
+            ))
+        })?;
+        if !self.public_addr.is_empty() && self.candidate_addr(bind.port()).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "webrtc.public_addr {:?} is not an ip or ip:port",
+                self.public_addr
+            )));
+        }
+        if bind.ip().is_unspecified() && self.public_addr.is_empty() {
+            return Err(ConfigError::Invalid(
+                "webrtc.bind on 0.0.0.0 needs webrtc.public_addr: browsers cannot send to 0.0.0.0"
+                    .into(),
+            ));
+        }
+        if self.ring_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "webrtc.ring_timeout_secs must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The address announced as the host candidate, given the port the socket
+    /// got: `public_addr` (its port, or the bound one), else the bind address.
+    pub fn candidate_addr(&self, bound_port: u16) -> Option<SocketAddr> {
+        let text = if self.public_addr.is_empty() {
+            &self.bind
+        } else {
+            &self.public_addr
+        };
+        if let Ok(a) = text.parse::<SocketAddr>() {
+            let port = if a.port() == 0 { bound_port } else { a.port() };
+            return Some(SocketAddr::new(a.ip(), port));
+        }
+        let ip: std::net::IpAddr = text.parse().ok()?;
+        Some(SocketAddr::new(ip, bound_port))
+    }
+}
+
 impl Default for DialerConfig {
     fn default() -> Self {
         DialerConfig {
@@ -285,6 +356,7 @@ impl Default for Config {
             dialer: DialerConfig::default(),
             registrar: RegistrarConfig::default(),
             bridge: BridgeConfig::default(),
+            webrtc: WebRtcConfig::default(),
         }
     }
 }
@@ -369,6 +441,7 @@ impl Config {
         self.offered_codecs()?;
         self.sip_bind()?;
         self.registrar.validate()?;
+        self.webrtc.validate()?;
         if self.trunk.ring_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "trunk.ring_timeout_secs must be > 0".into(),
@@ -466,7 +539,7 @@ fn apply_env(
     table: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    const SECTIONS: [&str; 10] = [
+    const SECTIONS: [&str; 11] = [
         "sip",
         "trunk",
         "media",
@@ -477,6 +550,7 @@ fn apply_env(
         "dialer",
         "registrar",
         "bridge",
+        "webrtc",
     ];
     for (var, raw) in vars {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
@@ -635,6 +709,32 @@ mod tests {
         let t: toml::Table = "[bridge]\nring_timeout_secs = 0\n".parse().unwrap();
         let err = Config::from_table(t).unwrap_err().to_string();
         assert!(err.contains("bridge.ring_timeout_secs"), "{err}");
+    }
+
+    #[test]
+    fn webrtc_section_and_candidate_address() {
+        let c = Config::from_table(toml::Table::new()).unwrap();
+        assert_eq!(c.webrtc.bind, "127.0.0.1:0");
+        assert_eq!(
+            c.webrtc.candidate_addr(40000),
+            Some("127.0.0.1:40000".parse().unwrap())
+        );
+        let mut t = defaults_with(
+            "[webrtc]\nbind = \"0.0.0.0:3480\"\npublic_addr = \"203.0.113.7\"\n"
+                .parse()
+                .unwrap(),
+        )
+        .unwrap();
+        apply_env(&mut t, env(&[("CARECALL_WEBRTC_RING_TIMEOUT_SECS", "9")])).unwrap();
+        let c = Config::from_table(t).unwrap();
+        assert_eq!(c.webrtc.ring_timeout_secs, 9);
+        assert_eq!(
+            c.webrtc.candidate_addr(3480),
+            Some("203.0.113.7:3480".parse().unwrap())
+        );
+        let t: toml::Table = "[webrtc]\nbind = \"0.0.0.0:3480\"\n".parse().unwrap();
+        let err = Config::from_table(t).unwrap_err().to_string();
+        assert!(err.contains("public_addr"), "{err}");
     }
 
     #[test]

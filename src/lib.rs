@@ -25,3 +25,4 @@ pub mod setup;
 pub mod sip;
 pub mod store;
 pub mod telemetry;
+pub mod webrtc;

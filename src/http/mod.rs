@@ -42,6 +42,8 @@ pub struct AppState {
     pub auth: Arc<auth::AuthRuntime>,
     /// The survey form, to check corrections and render the pages.
     pub form: Arc<Questionnaire>,
+    /// Operators' open softphone pages (the WebRTC leg).
+    pub webphones: crate::webrtc::WebPhones,
 }
 
 impl AppState {
@@ -51,7 +53,9 @@ impl AppState {
             tracing::error!(error = %e, "questionnaire unusable; using the shipped form");
             Questionnaire::shipped()
         });
+        let webphones = crate::webrtc::WebPhones::new(config.webrtc.clone(), store.clone());
         AppState {
+            webphones,
             store,
             config,
             node,
@@ -133,6 +137,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/do-not-call", post(api::add_do_not_call))
         .route("/api/v1/alarms", get(api::alarms))
         .route("/api/v1/operators", get(api::operators))
+        .route("/api/v1/softphone/ws", get(crate::webrtc::http::ws))
+        .route(
+            "/api/v1/softphone/test-call",
+            post(crate::webrtc::http::test_call),
+        )
+        .merge(crate::webrtc::http::pages())
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
         .with_state(state)
 }
