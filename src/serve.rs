@@ -54,7 +54,9 @@ pub async fn run(svc: Arc<CallServices>, stop: CancellationToken) -> Result<(), 
             stop.clone(),
         ));
     }
-    let state = AppState::new(svc.store.clone(), cfg.clone(), node.clone());
+    let mut state = AppState::new(svc.store.clone(), cfg.clone(), node.clone());
+    // The pages' softphones and the calls' operator queue must be one registry.
+    state.webphones = svc.webphones.clone();
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let http = tokio::spawn({
         let stop = stop.clone();

@@ -80,6 +80,9 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         store.clone(),
         QueueSettings::from_config(&config.bridge),
     ));
+    // An operator with the softphone page open is rung there first.
+    let webphones = crate::webrtc::WebPhones::new(config.webrtc.clone(), store.clone());
+    operators.add_reach(Arc::new(webphones.clone()));
     operators.add_reach(Arc::new(SipReach {
         agent: agent.clone(),
         ports: ports.clone(),
@@ -93,6 +96,7 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         codecs,
         ports,
         operators,
+        webphones,
         config: Arc::new(config),
         agent,
         route,

@@ -69,6 +69,8 @@ pub struct CallServices {
     pub ports: Arc<ports::RtpPorts>,
     /// Live operators: where a dialplan's bridge node finds one.
     pub operators: Arc<crate::bridge::OperatorQueue>,
+    /// Browser softphone pages (shared with the HTTP server that hosts them).
+    pub webphones: crate::webrtc::WebPhones,
     /// The trunk registration's state, when `trunk.register` is on.
     pub registration:
         Option<tokio::sync::watch::Receiver<crate::sip::registration::RegistrationState>>,

@@ -14,6 +14,7 @@ pub mod hub;
 pub mod media;
 pub mod phone;
 pub mod protocol;
+mod reach;
 pub mod registry;
 pub mod session;
 pub mod testcall;

@@ -68,6 +68,10 @@ impl WebPhones {
         &self.inner.config
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
     /// The media hub, started on first use.
     pub async fn hub(&self) -> Result<HubHandle, WebRtcError> {
         self.inner

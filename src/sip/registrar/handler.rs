@@ -17,7 +17,9 @@ use tracing::{debug, info, warn};
 use super::bindings::{Binding, Change};
 use super::{OperatorAuth, Pending, Registrar, Reply, RequestParts, Step};
 use crate::sip::agent::{RequestHandler, SipAgent};
-use crate::store::{OperatorId, RegistrationRecord, Store, StoreError};
+use crate::store::{
+    OperatorId, OperatorRecord, OperatorState, RegistrationRecord, Store, StoreError,
+};
 
 /// Routes REGISTER and OPTIONS to the registrar, the rest to `fallback`.
 pub struct RegistrarHandler {
@@ -133,9 +135,27 @@ impl Inner {
             }
             if !outcome.changes.is_empty() {
                 info!(user = %op.sip_user, source = %pending.source, changes = outcome.changes.len(), "registrar: bindings updated");
+                self.follow_reachability(op).await?;
             }
         }
         Ok(outcome.reply)
+    }
+
+    /// A phone that registers makes an offline operator available; removing
+    /// the last binding makes an available one offline. Paused operators,
+    /// and those on a call or in wrap-up, keep their state.
+    async fn follow_reachability(&self, op: &OperatorRecord) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let reachable = !self.store.contacts_of(&op.id, now).await?.is_empty();
+        let (from, to) = if reachable {
+            (OperatorState::Offline, OperatorState::Available)
+        } else {
+            (OperatorState::Available, OperatorState::Offline)
+        };
+        if self.store.move_operator(&op.id, from, to, now).await? {
+            info!(user = %op.sip_user, state = to.as_str(), "registrar: operator state follows the phone");
+        }
+        Ok(())
     }
 
     async fn store_change(&self, op: &OperatorId, change: &Change) -> Result<(), StoreError> {
