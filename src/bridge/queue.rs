@@ -36,6 +36,9 @@ pub struct DialContext {
     /// One line for a phone's display: the hotline and the dossier, never the
     /// citizen's number in full.
     pub display: String,
+    /// An operator claimed before the citizen was dialled: only they are rung,
+    /// once, without another claim.
+    pub reserved: Option<OperatorId>,
 }
 
 /// One way to reach an operator: a SIP phone registered with the built-in
@@ -136,6 +139,15 @@ impl OperatorQueue {
         deadline: Instant,
         mut tx: oneshot::Sender<Option<Connected>>,
     ) {
+        if let Some(op) = ctx.reserved.clone() {
+            let conn = self.ring_reserved(&ctx, &op, deadline, &mut tx).await;
+            if let Err(Some(conn)) = tx.send(conn) {
+                let _ = conn.leg.commands.try_send(LegCommand::Hangup);
+                self.release(&conn.operator.id, OperatorState::Available)
+                    .await;
+            }
+            return;
+        }
         let mut tried = Vec::new();
         loop {
             if let Some(conn) = self
@@ -163,6 +175,45 @@ impl OperatorQueue {
         }
         info!(call = %ctx.call, "no operator answered in time");
         let _ = tx.send(None);
+    }
+
+    /// Rings the operator reserved for this call; `None` (and the operator
+    /// released) when they cannot be reached or do not pick up.
+    async fn ring_reserved(
+        &self,
+        ctx: &DialContext,
+        id: &OperatorId,
+        deadline: Instant,
+        tx: &mut oneshot::Sender<Option<Connected>>,
+    ) -> Option<Connected> {
+        let op = match self.store.operators().await {
+            Ok(ops) => ops.into_iter().find(|o| &o.id == id)?,
+            Err(e) => {
+                warn!(error = %e, "cannot read the reserved operator");
+                return None;
+            }
+        };
+        let connected = match self.reach_for(&op).await {
+            Some(reach) => match reach.dial(&op, ctx).await {
+                Some(leg) => ring(leg, deadline, tx).await.ok(),
+                None => None,
+            },
+            None => None,
+        };
+        match connected {
+            Some(leg) => Some(Connected { operator: op, leg }),
+            None => {
+                info!(operator = %op.username, "the reserved operator did not take the call");
+                self.release(&op.id, OperatorState::Available).await;
+                None
+            }
+        }
+    }
+
+    /// Gives back an operator reserved for a call that never reached them
+    /// (the citizen did not answer, or hung up first).
+    pub async fn release_reserved(&self, op: &OperatorId) {
+        self.release(op, OperatorState::Available).await;
     }
 
     /// One pass over the free operators; `Some` when one answered.

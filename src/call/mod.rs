@@ -130,6 +130,10 @@ pub struct CallRequest {
     pub row_id: Option<crate::store::CallId>,
     /// The campaign and target this attempt belongs to.
     pub campaign: Option<(crate::store::CampaignId, crate::store::TargetId)>,
+    /// An operator already claimed (`on_call`) for this call: progressive
+    /// dialling and click-to-call. The dialplan's bridge rings only them, and
+    /// they are released if the call never reaches them.
+    pub operator: Option<crate::store::OperatorId>,
 }
 
 /// Places one call and returns its report. Errors are returned only when the

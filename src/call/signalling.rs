@@ -87,6 +87,7 @@ pub(super) async fn run(
     let mut call = Call {
         row: row.clone(),
         display,
+        reserved: req.operator.clone(),
         operator: OperatorSide::default(),
         svc,
         plan,
@@ -124,6 +125,8 @@ fn operator_display(hotline: &str, target: &str, dossier: Option<&Dossier>) -> S
 
 struct Call<'a> {
     row: CallId,
+    /// An operator claimed for this call before dialling, until a bridge rings them.
+    reserved: Option<crate::store::OperatorId>,
     /// The operator's phone display for a bridge.
     display: String,
     operator: OperatorSide,
@@ -280,6 +283,8 @@ impl Call<'_> {
                     call: self.row.clone(),
                     queue,
                     display: self.display.clone(),
+                    // Rung at most once: a second bridge node hunts the queue.
+                    reserved: self.reserved.take(),
                 };
                 self.operator.start_hunt(self.svc.operators.hunt(ctx, wait));
                 None
@@ -643,6 +648,10 @@ impl Call<'_> {
         // Either side's hang-up ends the other: BYE to the operator's phone.
         if let Some(op) = self.operator.hang_up() {
             self.svc.operators.call_ended(&op).await;
+        }
+        // Reserved but never rung (no answer, busy, hung up in the greeting).
+        if let Some(op) = self.reserved.take() {
+            self.svc.operators.release_reserved(&op).await;
         }
         // Answers the session produced in its last moments (a key just before BYE).
         self.drain_session();

@@ -151,6 +151,7 @@ fn ctx() -> DialContext {
         call: CallId("call-1".into()),
         queue: "operators".into(),
         display: "1022".into(),
+        reserved: None,
     }
 }
 
@@ -250,4 +251,34 @@ async fn two_calls_never_get_the_same_operator() {
         1,
         "exactly one call gets lan"
     );
+}
+
+/// Progressive dialling and click-to-call: the operator claimed before the
+/// citizen was dialled is the only one rung, once; one who does not pick up
+/// is given back, and nobody else is tried.
+#[tokio::test]
+async fn a_reserved_operator_is_rung_alone_and_released_on_failure() {
+    let (store, ops) = setup(&[
+        ("an", OperatorState::Available, 1),
+        ("binh", OperatorState::Available, 2),
+    ])
+    .await;
+    let reach = FakeReach::new(&[("an", Phone::Declines), ("binh", Phone::Answers)]);
+    let q = queue(&store, reach.clone());
+    assert!(store.claim_operator(&ops[0].id, at(5)).await.unwrap());
+    let mut c = ctx();
+    c.reserved = Some(ops[0].id.clone());
+    let got = q.hunt(c, None).await.unwrap();
+    assert!(got.is_none(), "the reserved operator declined");
+    assert_eq!(reach.rung(), ["an"], "nobody else was rung");
+    assert_eq!(state_of(&store, "an").await, OperatorState::Available);
+
+    assert!(store.claim_operator(&ops[1].id, at(6)).await.unwrap());
+    let mut c = ctx();
+    c.reserved = Some(ops[1].id.clone());
+    let got = q.hunt(c, None).await.unwrap().expect("binh answers");
+    assert_eq!(got.operator.sip_user, "binh");
+    assert_eq!(state_of(&store, "binh").await, OperatorState::OnCall);
+    q.release_reserved(&ops[1].id).await;
+    assert_eq!(state_of(&store, "binh").await, OperatorState::Available);
 }

@@ -162,3 +162,24 @@ fn the_call_limit_still_runs_while_waiting() {
         }]
     );
 }
+
+/// Every shipped dialplan parses and validates against the shipped prompts
+/// (a dialplan that names a missing prompt or node fails here, not on a call).
+#[test]
+fn shipped_dialplans_validate_against_shipped_prompts() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let prompts_dir = root.join("prompts/vi");
+    let exists = |p: &str| prompts_dir.join(format!("{p}.wav")).exists();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root.join("dialplans")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let plan = Dialplan::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if let Err(problems) = plan.validate(&exists) {
+                panic!("{}: {problems:?}", path.display());
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "survey-1022 and operator-direct at least");
+}
