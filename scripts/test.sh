@@ -41,6 +41,14 @@ done
 # sipp replays RTP pcaps through a raw socket.
 [ "$(id -u)" -eq 0 ] || echo "warning: not root: sipp's pcap replay (play_pcap_audio) needs CAP_NET_RAW" >&2
 
+# Node.js drives Chromium for the softphone tests (playwright-core from the npm registry).
+if ! command -v npm >/dev/null && [ -z "${SKIP_INSTALL:-}" ]; then
+  step "installing nodejs npm"
+  { ${SUDO:-} apt-get update -qq && ${SUDO:-} apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } || fail "apt-get install nodejs npm"
+fi
+step "npm ci (tests/browser)"
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in tests/browser"
+
 # 2. Fixtures (stamped: regenerated only when the timeline or tools change).
 step "fixtures"
 tests/peers/make-fixtures.sh || fail "tests/peers/make-fixtures.sh"
