@@ -16,14 +16,15 @@ use super::AppState;
 use super::auth::Principal;
 use super::error::ApiError;
 use crate::auth::Permission;
-use crate::store::{CallFilter, CampaignStatus, disposition};
+use crate::report::ReportFilter;
+use crate::store::{CampaignStatus, disposition};
 
 /// How often the database is read for changes.
 const POLL: Duration = Duration::from_secs(1);
 
 /// One snapshot of what is going on, within the user's scope.
 pub async fn snapshot(s: &AppState, p: &Principal) -> Result<Value, ApiError> {
-    let filter = CallFilter {
+    let filter = ReportFilter {
         disposition: Some(disposition::IN_PROGRESS.into()),
         units: p.scope.unit_codes(),
         ..Default::default()

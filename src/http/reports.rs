@@ -41,8 +41,10 @@ pub struct ReportParams {
     pub score_max: Option<u8>,
     pub satisfied: Option<bool>,
     pub has_complaint: Option<bool>,
-    /// Feedback list only: at most this many items (JSON default 1000).
+    /// Lists: at most this many items (feedback JSON default 1000, calls 50).
     pub limit: Option<u64>,
+    /// The call list's keyset cursor (`next` of the previous page).
+    pub cursor: Option<String>,
 }
 
 /// Export formats.
@@ -85,7 +87,13 @@ pub async fn filter_from_params(
     scope: Option<&[String]>,
 ) -> Result<ReportFilter, ApiError> {
     let units = match &p.unit {
-        Some(code) => Some(report::with_descendants(&state.store.units().await?, code)),
+        Some(code) => {
+            let all = state.store.units().await?;
+            if !all.iter().any(|u| &u.code == code) {
+                return Err(ApiError::BadRequest(format!("no unit {code:?}")));
+            }
+            Some(report::with_descendants(&all, code))
+        }
         None => None,
     };
     let f = ReportFilter {

@@ -12,32 +12,11 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::auth::Principal;
 use super::error::{ApiError, JsonBody};
+use super::reports::{ReportParams, filter_from_params};
 use crate::auth::Permission;
-use crate::store::{AnswerKind, CallFilter, CallId, CallPage, Cursor, NewAnswer, ResponseId};
+use crate::store::{AnswerKind, CallId, CallPage, Cursor, NewAnswer, ResponseId};
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// Query string of the list (and of the reports): every filter the issue names.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// `YYYY-MM-DD` (Vietnam midnight) or RFC 3339.
-    pub from: Option<String>,
-    /// Exclusive; `YYYY-MM-DD` means up to the start of that day.
-    pub to: Option<String>,
-    /// Unit codes, comma-separated; each includes the units under it.
-    pub unit: Option<String>,
-    pub level: Option<String>,
-    pub field: Option<String>,
-    pub campaign: Option<String>,
-    pub disposition: Option<String>,
-    pub score_min: Option<i64>,
-    pub score_max: Option<i64>,
-    pub satisfied: Option<bool>,
-    pub has_complaint: Option<bool>,
-    pub cursor: Option<String>,
-    pub limit: Option<i64>,
-}
 
 /// A date or instant from a query string.
 pub fn parse_instant(name: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -54,73 +33,33 @@ pub fn parse_instant(name: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
         })
 }
 
-impl ListParams {
-    /// The store filter, with the requested units expanded to the units under
-    /// them and narrowed to the user's scope.
-    pub async fn filter(&self, p: &Principal, s: &AppState) -> Result<CallFilter, ApiError> {
-        let requested = match &self.unit {
-            None => None,
-            Some(list) => {
-                let tree = super::auth::unit_tree(s).await?;
-                let mut codes = Vec::new();
-                for code in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-                    if tree.get(code).is_none() {
-                        return Err(ApiError::BadRequest(format!("no unit {code:?}")));
-                    }
-                    codes.push(code.to_string());
-                    codes.extend(tree.descendants(code).into_iter().map(|u| u.code.clone()));
-                }
-                Some(codes)
-            }
-        };
-        if let (Some(a), Some(b)) = (self.score_min, self.score_max)
-            && a > b
-        {
-            return Err(ApiError::BadRequest("score_min is above score_max".into()));
-        }
-        Ok(CallFilter {
-            from: self
-                .from
-                .as_deref()
-                .map(|v| parse_instant("from", v))
-                .transpose()?,
-            to: self
-                .to
-                .as_deref()
-                .map(|v| parse_instant("to", v))
-                .transpose()?,
-            units: p.scope.narrow(requested),
-            level: self.level.clone(),
-            field: self.field.clone(),
-            campaign: self.campaign.clone(),
-            disposition: self.disposition.clone(),
-            score_min: self.score_min,
-            score_max: self.score_max,
-            satisfied: self.satisfied,
-            has_complaint: self.has_complaint,
-        })
-    }
-}
-
 /// `GET /api/v1/calls`: a page of calls, newest first; `next` is the cursor of the next page.
 pub async fn list_calls(
     p: Principal,
     State(s): State<AppState>,
-    Query(q): Query<ListParams>,
+    Query(q): Query<ReportParams>,
 ) -> ApiResult<Json<CallPage>> {
+    Ok(Json(call_page(&s, &p, &q).await?))
+}
+
+/// A page of the calls the parameters and the user's scope select (the API
+/// and the calls page).
+pub async fn call_page(
+    s: &AppState,
+    p: &Principal,
+    q: &ReportParams,
+) -> Result<CallPage, ApiError> {
     p.require(Permission::ReadResults)?;
-    let filter = q.filter(&p, &s).await?;
+    let scope = p.scope.unit_codes();
+    let filter = filter_from_params(s, q, scope.as_deref()).await?;
     let cursor = match q.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(
             Cursor::decode(c).ok_or_else(|| ApiError::BadRequest(format!("bad cursor {c:?}")))?,
         ),
     };
-    let page = s
-        .store
-        .list_calls(&filter, cursor.as_ref(), q.limit.unwrap_or(50))
-        .await?;
-    Ok(Json(page))
+    let limit = q.limit.map_or(50, |n| i64::try_from(n).unwrap_or(500));
+    Ok(s.store.list_calls(&filter, cursor.as_ref(), limit).await?)
 }
 
 /// The whole record of one call, for the review page and the API.

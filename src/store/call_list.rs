@@ -3,36 +3,19 @@
 //! paged by keyset (started_at, id) so deep pages stay cheap; and the unit a
 //! call or response belongs to, for scope checks.
 //!
-//! The filter is built as SQL text with numbered `$n` placeholders (the Any
-//! driver's query builder writes `?`, which PostgreSQL refuses); only fixed
-//! fragments are concatenated, every value is bound.
+//! The filters are the reports' (`reports.rs`), so a list and a report over
+//! the same parameters count the same calls.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::AssertSqlSafe;
+use serde::Serialize;
 use sqlx::any::AnyRow;
 
 use super::error::classify;
+use super::reports::{push_answer_filters, push_calls};
+use super::sql::{Param, Sql};
 use super::types::{CallId, ResponseId, to_ms};
 use super::{Store, StoreError, col, ts, ts_opt};
-
-/// Which calls to list. `units: Some(..)` restricts to those units (the
-/// caller's scope already applied); `None` means every call.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct CallFilter {
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    #[serde(skip)]
-    pub units: Option<Vec<String>>,
-    pub level: Option<String>,
-    pub field: Option<String>,
-    pub campaign: Option<String>,
-    pub disposition: Option<String>,
-    pub score_min: Option<i64>,
-    pub score_max: Option<i64>,
-    pub satisfied: Option<bool>,
-    pub has_complaint: Option<bool>,
-}
+use crate::report::ReportFilter;
 
 /// Where the previous page ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,125 +70,42 @@ pub struct CallPage {
     pub next: Option<String>,
 }
 
-/// The latest revision's column `c` of answer `key` of response `r.id`.
-macro_rules! latest {
-    ($c:literal, $key:literal) => {
-        concat!(
-            "(SELECT a.",
-            $c,
-            " FROM answers a WHERE a.response_id = r.id AND a.key = '",
-            $key,
-            "' ORDER BY a.revision DESC LIMIT 1)"
-        )
-    };
-}
+/// One row per call with the latest Q1, Q4 and whether Q3 was given, in the
+/// shape the report's answer filters read (`p.q1`, `p.q4`, `p.q3`).
+const SELECT: &str = "SELECT p.* FROM (SELECT c.id AS id, c.started_at AS started_at, \
+     c.answered_at AS answered_at, c.ended_at AS ended_at, c.disposition AS disposition, \
+     c.sip_code AS sip_code, c.destination AS destination, c.dossier_code AS dossier_code, \
+     c.campaign_id AS campaign_id, d.procedure AS procedure, d.field AS field, \
+     d.unit_code AS unit_code, u.name AS unit_name, u.level AS level, \
+     r.id AS response_id, l1.value AS q1, l4.value AS q4, \
+     CASE WHEN a.kind = 'clip' OR (a.kind = 'value' AND a.value IS NOT NULL AND a.value <> '') \
+     THEN 1 ELSE 0 END AS q3, \
+     (SELECT COUNT(*) FROM recordings g WHERE g.call_id = c.id) AS recordings";
 
-const BASE: &str = concat!(
-    "SELECT * FROM (SELECT c.id, c.started_at, c.answered_at, c.ended_at, c.disposition, \
-     c.sip_code, c.destination, c.dossier_code, c.campaign_id, d.procedure, d.field, \
-     d.unit_code, un.name AS unit_name, un.level, r.id AS response_id, ",
-    latest!("value", "q1"),
-    " AS q1, ",
-    latest!("value", "q4"),
-    " AS q4, ",
-    latest!("kind", "q3"),
-    " AS q3_kind, \
-     (SELECT COUNT(*) FROM recordings g WHERE g.call_id = c.id) AS recordings \
-     FROM calls c \
-     LEFT JOIN dossiers d ON d.code = c.dossier_code \
-     LEFT JOIN units un ON un.code = d.unit_code \
-     LEFT JOIN survey_responses r ON r.id = (SELECT r2.id FROM survey_responses r2 \
-       WHERE r2.call_id = c.id ORDER BY r2.created_at DESC, r2.id LIMIT 1)) x WHERE 1 = 1"
-);
+/// The call's latest response and its latest Q1, Q3 (as `a`, for the
+/// "given" test shared with the reports) and Q4.
+const JOINS: &str = " LEFT JOIN survey_responses r ON r.id = (SELECT r2.id FROM survey_responses r2 \
+     WHERE r2.call_id = c.id ORDER BY r2.created_at DESC, r2.id LIMIT 1) \
+     LEFT JOIN answer_latest l1 ON l1.response_id = r.id AND l1.key = 'q1' \
+     LEFT JOIN answer_latest l4 ON l4.response_id = r.id AND l4.key = 'q4' \
+     LEFT JOIN answer_latest a ON a.response_id = r.id AND a.key = 'q3'";
 
-/// A bound value of the dynamic query.
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-#[derive(Default)]
-struct Sql {
-    text: String,
-    binds: Vec<Bind>,
-}
-
-impl Sql {
-    /// Appends `fragment` with `{}` replaced by the next placeholder.
-    fn and(&mut self, fragment: &str, value: Bind) {
-        self.binds.push(value);
-        let n = format!("${}", self.binds.len());
-        self.text.push_str(" AND ");
-        self.text.push_str(&fragment.replace("{}", &n));
-    }
-
-    fn and_in(&mut self, column: &str, values: &[String]) {
-        if values.is_empty() {
-            self.text.push_str(" AND 1 = 0");
-            return;
-        }
-        let mut list = Vec::with_capacity(values.len());
-        for v in values {
-            self.binds.push(Bind::Text(v.clone()));
-            list.push(format!("${}", self.binds.len()));
-        }
-        self.text
-            .push_str(&format!(" AND {column} IN ({})", list.join(", ")));
-    }
-}
-
-fn filter_sql(f: &CallFilter, cursor: Option<&Cursor>) -> Sql {
-    let mut q = Sql {
-        text: BASE.to_string(),
-        binds: Vec::new(),
-    };
-    if let Some(t) = f.from {
-        q.and("x.started_at >= {}", Bind::Int(to_ms(t)));
-    }
-    if let Some(t) = f.to {
-        q.and("x.started_at < {}", Bind::Int(to_ms(t)));
-    }
-    if let Some(units) = &f.units {
-        q.and_in("x.unit_code", units);
-    }
-    for (col, v) in [
-        ("x.level", &f.level),
-        ("x.field", &f.field),
-        ("x.campaign_id", &f.campaign),
-        ("x.disposition", &f.disposition),
-    ] {
-        if let Some(v) = v {
-            q.and(&format!("{col} = {{}}"), Bind::Text(v.clone()));
-        }
-    }
-    // Scores are validated digits; the cast is guarded all the same.
-    let score = "(CASE WHEN x.q4 IN ('1','2','3','4','5','6','7','8','9','10') \
-                 THEN CAST(x.q4 AS BIGINT) END)";
-    if let Some(n) = f.score_min {
-        q.and(&format!("{score} >= {{}}"), Bind::Int(n));
-    }
-    if let Some(n) = f.score_max {
-        q.and(&format!("{score} <= {{}}"), Bind::Int(n));
-    }
-    match f.satisfied {
-        Some(true) => q.text.push_str(" AND x.q1 = '1'"),
-        Some(false) => q.text.push_str(" AND x.q1 IN ('2', '3')"),
-        None => {}
-    }
-    match f.has_complaint {
-        Some(true) => q.text.push_str(" AND x.q3_kind IN ('clip', 'value')"),
-        Some(false) => q
-            .text
-            .push_str(" AND (x.q3_kind IS NULL OR x.q3_kind = 'unanswered')"),
-        None => {}
-    }
+/// The list's query: the report's call-level and answer-level filters, then
+/// the keyset cursor.
+fn filter_sql(f: &ReportFilter, cursor: Option<&Cursor>) -> Sql {
+    let mut q = Sql::default();
+    q.push(SELECT);
+    push_calls(&mut q, f, JOINS);
+    q.push(") p");
+    push_answer_filters(&mut q, f);
     if let Some(c) = cursor {
-        q.binds.push(Bind::Int(c.started_at_ms));
-        q.binds.push(Bind::Text(c.id.clone()));
-        let (a, b) = (q.binds.len() - 1, q.binds.len());
-        q.text.push_str(&format!(
-            " AND (x.started_at < ${a} OR (x.started_at = ${a} AND x.id < ${b}))"
-        ));
+        q.push(" AND (p.started_at < ")
+            .bind(Param::Int(c.started_at_ms))
+            .push(" OR (p.started_at = ")
+            .bind(Param::Int(c.started_at_ms))
+            .push(" AND p.id < ")
+            .bind_text(&c.id)
+            .push("))");
     }
     q
 }
@@ -214,25 +114,17 @@ impl Store {
     /// A page of calls matching `f`, newest first.
     pub async fn list_calls(
         &self,
-        f: &CallFilter,
+        f: &ReportFilter,
         cursor: Option<&Cursor>,
         limit: i64,
     ) -> Result<CallPage, StoreError> {
         const OP: &str = "list_calls";
         let limit = limit.clamp(1, 500);
         let mut q = filter_sql(f, cursor);
-        q.text.push_str(&format!(
-            " ORDER BY x.started_at DESC, x.id DESC LIMIT {}",
-            limit + 1
-        ));
-        let mut query = sqlx::query(AssertSqlSafe(q.text));
-        for b in q.binds {
-            query = match b {
-                Bind::Text(s) => query.bind(s),
-                Bind::Int(n) => query.bind(n),
-            };
-        }
-        let rows = query
+        q.push(" ORDER BY p.started_at DESC, p.id DESC LIMIT ")
+            .bind(Param::Int(limit + 1));
+        let rows = q
+            .query()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| classify(OP, e))?;
@@ -304,7 +196,6 @@ impl Store {
 
 fn item_from_row(r: &AnyRow, op: &'static str) -> Result<CallListItem, StoreError> {
     let destination: String = col(r, op, "destination")?;
-    let q3_kind: Option<String> = col(r, op, "q3_kind")?;
     Ok(CallListItem {
         id: CallId(col(r, op, "id")?),
         started_at: ts(r, op, "started_at")?,
@@ -323,7 +214,7 @@ fn item_from_row(r: &AnyRow, op: &'static str) -> Result<CallListItem, StoreErro
         response_id: col::<Option<String>>(r, op, "response_id")?.map(ResponseId),
         q1: col(r, op, "q1")?,
         q4: col(r, op, "q4")?,
-        has_complaint: matches!(q3_kind.as_deref(), Some("clip" | "value")),
+        has_complaint: col::<i64>(r, op, "q3")? == 1,
         has_recording: col::<i64>(r, op, "recordings")? > 0,
     })
 }
@@ -334,7 +225,7 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_in_bind_order() {
-        let f = CallFilter {
+        let f = ReportFilter {
             from: Some(Utc::now()),
             units: Some(vec!["a".into(), "b".into()]),
             field: Some("Hộ tịch".into()),
@@ -347,12 +238,15 @@ mod tests {
             id: "z".into(),
         };
         let q = filter_sql(&f, Some(&c));
-        assert_eq!(q.binds.len(), 7);
+        // from, 2 units, field, then the cursor (its instant twice, its id).
+        assert_eq!(q.params.len(), 7);
         for n in 1..=7 {
             assert!(q.text.contains(&format!("${n}")), "${n} in {}", q.text);
         }
         assert!(!q.text.contains("$8"));
-        assert!(q.text.contains("x.unit_code IN ($2, $3)"));
+        assert!(q.text.contains("d.unit_code IN ($2, $3)"), "{}", q.text);
+        assert!(q.text.contains("p.q4 IN ('8', '9', '10')"), "{}", q.text);
+        assert!(q.text.contains("p.q1 = '1'"));
         assert!(
             !q.text.contains("Hộ tịch"),
             "values are bound, never inlined"
@@ -363,10 +257,10 @@ mod tests {
 
     #[test]
     fn an_empty_scope_matches_nothing() {
-        let f = CallFilter {
+        let f = ReportFilter {
             units: Some(vec![]),
             ..Default::default()
         };
-        assert!(filter_sql(&f, None).text.ends_with("AND 1 = 0"));
+        assert!(filter_sql(&f, None).text.contains(" AND 1 = 0"));
     }
 }

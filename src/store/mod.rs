@@ -30,6 +30,7 @@ mod operators;
 mod recordings;
 mod reports;
 mod sampling;
+mod sql;
 mod summary;
 mod survey;
 mod targets;
@@ -39,7 +40,7 @@ mod users;
 
 pub use audit::{BreakReason, BrokenLink, ChainReport, ChainRow, GENESIS, answer_hash};
 pub use audit_log::{AuditEntry, AuditQuery, NewAuditEntry};
-pub use call_list::{CallFilter, CallListItem, CallPage, Cursor};
+pub use call_list::{CallListItem, CallPage, Cursor};
 pub use campaign_types::{
     AlarmId, AlarmRecord, CampaignId, CampaignMode, CampaignProgress, CampaignRecord,
     CampaignStatus, NewCampaign, NewTarget, RecoveredCounts, TargetId, TargetRecord, TargetState,

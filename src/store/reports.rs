@@ -12,10 +12,11 @@
 //! The SQL is built from constants and `$n` placeholders only; every value
 //! from the filter is bound.
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
 
 use super::error::classify;
+use super::sql::{Param, Sql};
 use super::types::{from_ms, to_ms};
 use super::{Backend, Store, StoreError, col};
 use crate::report::{Dimension, Feedback, FeedbackKind, ReportFilter, Stats};
@@ -29,50 +30,8 @@ const ANSWERED_DISPOSITIONS: &str =
     "('completed', 'answered', 'no_input', 'declined', 'do_not_call')";
 
 /// A spoken (clip) answer, or a written one an operator typed in.
-const GIVEN: &str =
+pub(super) const GIVEN: &str =
     "(a.kind = 'clip' OR (a.kind = 'value' AND a.value IS NOT NULL AND a.value <> ''))";
-
-/// A value bound to a placeholder.
-enum Param {
-    Text(String),
-    Int(i64),
-}
-
-/// SQL text with its `$n` parameters, numbered in the order they are pushed.
-#[derive(Default)]
-struct Sql {
-    text: String,
-    params: Vec<Param>,
-}
-
-impl Sql {
-    fn push(&mut self, s: &str) -> &mut Self {
-        self.text.push_str(s);
-        self
-    }
-
-    fn bind(&mut self, p: Param) -> &mut Self {
-        self.params.push(p);
-        let n = self.params.len();
-        self.text.push_str(&format!("${n}"));
-        self
-    }
-
-    fn bind_text(&mut self, s: &str) -> &mut Self {
-        self.bind(Param::Text(s.to_owned()))
-    }
-
-    fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.as_str()));
-        for p in &self.params {
-            q = match p {
-                Param::Text(s) => q.bind(s.as_str()),
-                Param::Int(i) => q.bind(*i),
-            };
-        }
-        q
-    }
-}
 
 /// The grouping key of a call, as an SQL expression over `c`, `d`, `u`.
 fn group_expr(by: Dimension, backend: Backend) -> String {
@@ -103,7 +62,7 @@ fn local_date(backend: Backend, sqlite: &str, postgres: &str) -> String {
 
 /// `FROM calls c` with its dossier and unit, then `joins`, then the
 /// call-level filters.
-fn push_calls(sql: &mut Sql, f: &ReportFilter, joins: &str) {
+pub(super) fn push_calls(sql: &mut Sql, f: &ReportFilter, joins: &str) {
     sql.push(
         " FROM calls c LEFT JOIN dossiers d ON d.code = c.dossier_code \
          LEFT JOIN units u ON u.code = d.unit_code",
@@ -170,7 +129,7 @@ fn push_per_call(sql: &mut Sql, f: &ReportFilter, group: &str) {
 }
 
 /// The answer-level filters, over the rows of [`push_per_call`] aliased `p`.
-fn push_answer_filters(sql: &mut Sql, f: &ReportFilter) {
+pub(super) fn push_answer_filters(sql: &mut Sql, f: &ReportFilter) {
     sql.push(" WHERE 1 = 1");
     if let Some(scores) = f.scores() {
         let list: Vec<String> = scores.iter().map(|s| format!("'{s}'")).collect();

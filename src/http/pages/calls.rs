@@ -15,10 +15,11 @@ use serde_json::{Value, json};
 use super::links::Links;
 use super::{PageError, Viewer, render};
 use crate::auth::Permission;
-use crate::http::results::{self, ListParams, Revision};
+use crate::http::reports::ReportParams;
+use crate::http::results::{self, Revision};
 use crate::http::{AppState, web_redirect};
 use crate::questionnaire::{QuestionKind, Questionnaire};
-use crate::store::{CallId, Cursor, ResponseId, disposition};
+use crate::store::{CallId, ResponseId, disposition};
 
 /// Rows per page of the list.
 const PAGE: i64 = 50;
@@ -48,7 +49,7 @@ fn opt(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-fn opt_int(name: &str, s: &str) -> Result<Option<i64>, PageError> {
+fn opt_int(name: &str, s: &str) -> Result<Option<u8>, PageError> {
     opt(s)
         .map(|v| {
             v.parse()
@@ -70,8 +71,8 @@ fn opt_bool(name: &str, s: &str) -> Result<Option<bool>, PageError> {
 
 impl CallQuery {
     /// The API's query parameters, blanks dropped.
-    pub fn params(&self) -> Result<ListParams, PageError> {
-        Ok(ListParams {
+    pub fn params(&self) -> Result<ReportParams, PageError> {
+        Ok(ReportParams {
             from: opt(&self.from),
             to: opt(&self.to),
             unit: opt(&self.unit),
@@ -84,7 +85,8 @@ impl CallQuery {
             satisfied: opt_bool("satisfied", &self.satisfied)?,
             has_complaint: opt_bool("has_complaint", &self.has_complaint)?,
             cursor: opt(&self.cursor),
-            limit: Some(PAGE),
+            limit: Some(PAGE as u64),
+            ..ReportParams::default()
         })
     }
 
@@ -119,12 +121,7 @@ pub async fn list(
 ) -> Result<Html<String>, PageError> {
     p.require(Permission::ReadResults)?;
     let params = q.params()?;
-    let filter = params.filter(&p, &s).await?;
-    let cursor = match params.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| PageError::bad("trang không hợp lệ"))?),
-    };
-    let page = s.store.list_calls(&filter, cursor.as_ref(), PAGE).await?;
+    let page = results::call_page(&s, &p, &params).await?;
     let rows: Vec<Value> = page
         .items
         .iter()
