@@ -263,6 +263,13 @@ impl OperatorQueue {
         None
     }
 
+    /// Whether some way can ring `op` now (a live SIP binding, an open
+    /// softphone page). Progressive dialling asks before claiming an operator,
+    /// so a citizen is never dialled for an operator nobody could connect.
+    pub async fn reachable(&self, op: &OperatorRecord) -> bool {
+        self.reach_for(op).await.is_some()
+    }
+
     async fn reach_for(&self, op: &OperatorRecord) -> Option<Arc<dyn OperatorReach>> {
         let reaches = self.reaches.read().expect("reaches lock").clone();
         for reach in reaches {

@@ -29,8 +29,9 @@ pub struct CampaignSpec {
     pub size: usize,
     #[serde(default = "default_daily_target")]
     pub daily_target: u32,
-    #[serde(default = "default_dialplan")]
-    pub dialplan: String,
+    /// The dialplan each call runs; `None`: the mode's own (see [`CampaignSpec::dialplan`]).
+    #[serde(default)]
+    pub dialplan: Option<String>,
     #[serde(default = "default_mode")]
     pub mode: String,
     #[serde(default = "default_concurrent")]
@@ -50,9 +51,6 @@ pub struct CampaignSpec {
 fn default_daily_target() -> u32 {
     25
 }
-fn default_dialplan() -> String {
-    "survey-1022".into()
-}
 fn default_mode() -> String {
     "ivr".into()
 }
@@ -64,6 +62,24 @@ fn default_cps() -> f64 {
 }
 fn default_recent_days() -> u32 {
     90
+}
+
+/// The dialplan of IVR campaigns: the survey itself.
+pub const IVR_DIALPLAN: &str = "survey-1022";
+/// The dialplan of operator campaigns: the operator, claimed before the
+/// citizen was dialled, is bridged the moment the citizen answers.
+pub const OPERATOR_DIALPLAN: &str = "operator-direct";
+
+impl CampaignSpec {
+    /// The dialplan given, or the mode's default: an operator campaign's calls
+    /// go straight to their operator, an IVR campaign's run the survey.
+    pub fn dialplan(&self) -> &str {
+        match (&self.dialplan, self.mode.as_str()) {
+            (Some(d), _) => d,
+            (None, "operator") => OPERATOR_DIALPLAN,
+            (None, _) => IVR_DIALPLAN,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +139,7 @@ pub async fn create(
             name: spec.name.clone(),
             mode: CampaignMode::parse(&spec.mode)
                 .ok_or_else(|| CreateError::Invalid("mode must be ivr or operator".into()))?,
-            dialplan: spec.dialplan.clone(),
+            dialplan: spec.dialplan().to_string(),
             period_from: local_day_start(&policy.windows, spec.period_from),
             // Stored exclusive, as the sample's rule: the last day is included.
             period_to: policy.rule.returned_to,
@@ -177,14 +193,15 @@ fn validate(spec: &CampaignSpec) -> Result<(), CreateError> {
     if spec.daily_target == 0 || spec.max_concurrent == 0 || spec.calls_per_second <= 0.0 {
         return bad("daily_target, max_concurrent and calls_per_second must be positive");
     }
-    match spec.mode.as_str() {
-        "ivr" => {}
-        "operator" => {
-            return bad(
-                "operator campaigns need live operators, which this version does not have yet; use mode \"ivr\"",
-            );
-        }
-        _ => return bad("mode must be ivr or operator"),
+    if CampaignMode::parse(&spec.mode).is_none() {
+        return bad("mode must be ivr or operator");
+    }
+    if spec
+        .dialplan
+        .as_deref()
+        .is_some_and(|d| d.trim().is_empty())
+    {
+        return bad("dialplan is empty (leave it out for the mode's default)");
     }
     Ok(())
 }
@@ -236,15 +253,25 @@ mod tests {
         let s = spec();
         assert_eq!(s.daily_target, 25);
         assert_eq!(s.recent_days, 90);
-        assert_eq!(s.dialplan, "survey-1022");
+        assert_eq!(s.dialplan(), "survey-1022");
         validate(&s).unwrap();
+    }
+
+    #[test]
+    fn operator_campaigns_are_accepted_and_go_straight_to_the_operator() {
+        let mut s = spec();
+        s.mode = "operator".into();
+        validate(&s).unwrap();
+        assert_eq!(s.dialplan(), "operator-direct");
+        s.dialplan = Some("survey-1022".into());
+        assert_eq!(s.dialplan(), "survey-1022", "a named dialplan wins");
     }
 
     type Breaker = fn(&mut CampaignSpec);
 
     #[test]
     fn bad_specs_are_refused_with_a_reason() {
-        let cases: [(Breaker, &str); 5] = [
+        let cases: [(Breaker, &str); 6] = [
             (|s| s.name = " ".into(), "name"),
             (
                 |s| s.period_to = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
@@ -252,7 +279,8 @@ mod tests {
             ),
             (|s| s.size = 0, "size"),
             (|s| s.calls_per_second = 0.0, "calls_per_second"),
-            (|s| s.mode = "operator".into(), "operator"),
+            (|s| s.mode = "robot".into(), "mode"),
+            (|s| s.dialplan = Some(" ".into()), "dialplan"),
         ];
         for (break_it, word) in cases {
             let mut s = spec();

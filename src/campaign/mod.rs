@@ -4,6 +4,7 @@
 
 pub mod create;
 pub mod policy;
+pub mod progressive;
 pub mod runner;
 
 use std::path::Path;

@@ -6,6 +6,11 @@
 //! processes on one PostgreSQL share the work, and a process killed mid-call
 //! leaves its targets to `recover_stale`, which never re-dials within the retry
 //! window.
+//!
+//! Operator campaigns are dialled progressively (`campaign::progressive`): a
+//! target is claimed only after a free, reachable operator was, and the call
+//! carries that operator in `CallRequest.operator` so the `operator-direct`
+//! dialplan bridges them the moment the citizen answers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,11 +21,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
 use super::policy::CampaignPolicy;
+use super::progressive;
 use crate::call::{CallError, CallRequest, CallServices, Disposition, place_call};
 use crate::dialer::pacing::{Limits, Pacer};
 use crate::dialer::schedule::Next;
 use crate::store::{
-    CallId, CampaignMode, CampaignRecord, CampaignStatus, StoreError, TargetRecord,
+    CallId, CampaignId, CampaignMode, CampaignRecord, CampaignStatus, OperatorId, OperatorState,
+    StoreError, TargetRecord,
 };
 
 /// How often the loop looks for due targets (finer than the pacing it serves).
@@ -42,6 +49,15 @@ pub struct Runner {
     trunk_failures: std::sync::atomic::AtomicU32,
     /// While the trunk is down, no new call starts before this instant.
     backoff_until: Mutex<Option<tokio::time::Instant>>,
+    /// Operator campaigns found with nothing due, resting a moment.
+    resting: Mutex<progressive::Resting>,
+}
+
+/// A running campaign inside its call window, with calls left today.
+struct Open {
+    campaign: CampaignRecord,
+    policy: CampaignPolicy,
+    left_today: u64,
 }
 
 impl Runner {
@@ -57,6 +73,7 @@ impl Runner {
             limits: Mutex::new(Limits::new(Pacer::new(max_concurrent, cps))),
             trunk_failures: Default::default(),
             backoff_until: Mutex::new(None),
+            resting: Mutex::new(progressive::Resting::default()),
         })
     }
 
@@ -115,12 +132,8 @@ impl Runner {
         {
             return Ok(());
         }
+        let mut progressive = Vec::new();
         for campaign in self.svc.store.running_campaigns().await? {
-            if campaign.mode == CampaignMode::Operator {
-                // Operator campaigns dial only when an operator is free: that
-                // needs the live-operator feature; never run them as IVR calls.
-                continue;
-            }
             let policy = match CampaignPolicy::from_record(&campaign) {
                 Ok(p) => p,
                 Err(e) => {
@@ -136,58 +149,202 @@ impl Runner {
                 .store
                 .calls_started_since(&campaign.id, policy.local_midnight(now))
                 .await?;
-            let mut left_today = u64::from(campaign.daily_target).saturating_sub(started_today);
+            let left_today = u64::from(campaign.daily_target).saturating_sub(started_today);
             self.limits.lock().await.ensure_campaign(
                 campaign.id.as_str(),
                 Pacer::new(campaign.max_concurrent as usize, campaign.calls_per_second),
             );
-            // Pacing is asked first and charged only when a target was claimed,
-            // so a campaign with nothing due never takes another's turn.
-            while left_today > 0 {
-                let id = campaign.id.as_str();
-                let may = self
-                    .limits
-                    .lock()
-                    .await
-                    .next_start(id, std::time::Instant::now())
-                    .is_some_and(|t| t <= std::time::Instant::now());
-                if !may {
-                    break;
-                }
-                let Some(target) = self
-                    .svc
-                    .store
-                    .claim_due(&self.node, &campaign.id, now, 1, LEASE)
-                    .await?
-                    .pop()
-                else {
-                    break;
-                };
-                if target.attempts >= policy.retry.max_attempts {
-                    // e.g. the last allowed attempt was cut off by a crash.
-                    self.svc
-                        .store
-                        .close_target(&target.id, &self.node, "max_attempts")
-                        .await?;
-                    continue;
-                }
-                if !self
-                    .limits
-                    .lock()
-                    .await
-                    .try_start(id, std::time::Instant::now())
-                {
-                    self.svc
-                        .store
-                        .defer_target(&target.id, &self.node, now)
-                        .await?;
-                    break;
-                }
-                left_today -= 1;
-                self.clone().start(campaign.clone(), policy.clone(), target);
+            if left_today == 0 {
+                continue;
+            }
+            let open = Open {
+                campaign,
+                policy,
+                left_today,
+            };
+            if open.campaign.mode == CampaignMode::Operator {
+                // Dialled only for a free operator, after every campaign was seen.
+                progressive.push(open);
+            } else {
+                self.clone().dial_ivr(open, now).await?;
             }
         }
+        if !progressive.is_empty() {
+            self.dial_progressive(progressive, now).await?;
+        }
         Ok(())
+    }
+
+    /// IVR campaigns: as many due targets as pacing and the daily target allow.
+    async fn dial_ivr(self: Arc<Self>, mut c: Open, now: DateTime<Utc>) -> Result<(), StoreError> {
+        // Pacing is asked first and charged only when a target was claimed,
+        // so a campaign with nothing due never takes another's turn.
+        while c.left_today > 0 && self.may_start(&c.campaign.id).await {
+            let Some(target) = self.claim_target(&c, now).await? else {
+                break;
+            };
+            if !self.charge(&c, &target, now).await? {
+                break;
+            }
+            c.left_today -= 1;
+            self.clone()
+                .start(c.campaign.clone(), c.policy.clone(), target, None);
+        }
+        Ok(())
+    }
+
+    /// Operator campaigns (progressive dialling): each free operator who can
+    /// be reached, longest idle first, is claimed, then one due target of the
+    /// campaigns they serve (see `progressive`) is dialled for them. With
+    /// nothing due, the operator is given back at once, as idle as before.
+    async fn dial_progressive(
+        self: Arc<Self>,
+        mut open: Vec<Open>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let clock = std::time::Instant::now();
+        {
+            let mut resting = self.resting.lock().await;
+            resting.prune(clock);
+            open.retain(|c| !resting.is_resting(&c.campaign.id, clock));
+        }
+        if open.is_empty() {
+            return Ok(());
+        }
+        for op in self.svc.store.available_operators().await? {
+            if open.iter().all(|c| c.left_today == 0) {
+                break;
+            }
+            if !self.svc.operators.reachable(&op).await {
+                continue;
+            }
+            if !self.svc.store.claim_operator(&op.id, now).await? {
+                continue; // a bridge or another node took them first
+            }
+            let units: Vec<&[String]> = open
+                .iter()
+                .map(|c| c.policy.rule.units.as_slice())
+                .collect();
+            let order = progressive::campaign_order(op.unit_code.as_deref(), &units);
+            let placed = self.clone().dial_for(&op.id, &mut open, &order, now).await;
+            if !matches!(placed, Ok(true)) {
+                // `state_since` put back: a claim that dialled nobody does not
+                // cost the operator their place in the idle ranking.
+                self.svc
+                    .store
+                    .move_operator(
+                        &op.id,
+                        OperatorState::OnCall,
+                        OperatorState::Available,
+                        op.state_since,
+                    )
+                    .await?;
+            }
+            placed?;
+        }
+        Ok(())
+    }
+
+    /// Dials the first due target of `open[order..]` for the claimed operator
+    /// `op`; false when nothing could be dialled (the caller gives `op` back).
+    async fn dial_for(
+        self: Arc<Self>,
+        op: &OperatorId,
+        open: &mut [Open],
+        order: &[usize],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        for &i in order {
+            let c = &mut open[i];
+            if c.left_today == 0
+                || self
+                    .resting
+                    .lock()
+                    .await
+                    .is_resting(&c.campaign.id, std::time::Instant::now())
+                || !self.may_start(&c.campaign.id).await
+            {
+                continue;
+            }
+            let Some(target) = self.claim_target(c, now).await? else {
+                self.resting
+                    .lock()
+                    .await
+                    .nothing_due(&c.campaign.id, std::time::Instant::now());
+                continue;
+            };
+            if !self.charge(c, &target, now).await? {
+                continue;
+            }
+            c.left_today -= 1;
+            self.clone().start(
+                c.campaign.clone(),
+                c.policy.clone(),
+                target,
+                Some(op.clone()),
+            );
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Whether the node's and the campaign's pacing allow a call now.
+    async fn may_start(&self, campaign: &CampaignId) -> bool {
+        let now = std::time::Instant::now();
+        self.limits
+            .lock()
+            .await
+            .next_start(campaign.as_str(), now)
+            .is_some_and(|t| t <= now)
+    }
+
+    /// Claims the campaign's next due target; targets already at their last
+    /// attempt (e.g. one cut off by a crash) are closed on the way.
+    async fn claim_target(
+        &self,
+        c: &Open,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TargetRecord>, StoreError> {
+        loop {
+            let Some(target) = self
+                .svc
+                .store
+                .claim_due(&self.node, &c.campaign.id, now, 1, LEASE)
+                .await?
+                .pop()
+            else {
+                return Ok(None);
+            };
+            if target.attempts < c.policy.retry.max_attempts {
+                return Ok(Some(target));
+            }
+            self.svc
+                .store
+                .close_target(&target.id, &self.node, "max_attempts")
+                .await?;
+        }
+    }
+
+    /// Charges pacing for a claimed target; when pacing says no after all
+    /// (another campaign took the node's turn), the target goes back.
+    async fn charge(
+        &self,
+        c: &Open,
+        target: &TargetRecord,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let started = self
+            .limits
+            .lock()
+            .await
+            .try_start(c.campaign.id.as_str(), std::time::Instant::now());
+        if !started {
+            self.svc
+                .store
+                .defer_target(&target.id, &self.node, now)
+                .await?;
+        }
+        Ok(started)
     }
 
     /// A running campaign whose every target is done is finished.
@@ -208,11 +365,15 @@ impl Runner {
     }
 
     /// Places one claimed target's call in its own task.
+    /// `operator`, claimed for this call (operator campaigns), is rung the
+    /// moment the citizen answers; the call gives them back when it never
+    /// reaches them, and so does this task when no call was placed at all.
     fn start(
         self: Arc<Self>,
         campaign: CampaignRecord,
         policy: CampaignPolicy,
         target: TargetRecord,
+        operator: Option<OperatorId>,
     ) {
         let span =
             tracing::info_span!("target", campaign = %campaign.id, dossier = %target.dossier_code);
@@ -227,6 +388,9 @@ impl Runner {
                 {
                     warn!(error = %e, "claim lost before dialling; not calling");
                     self.limits.lock().await.finished(campaign.id.as_str());
+                    if let Some(op) = &operator {
+                        self.svc.operators.release_reserved(op).await;
+                    }
                     return;
                 }
                 let request = CallRequest {
@@ -235,10 +399,15 @@ impl Runner {
                     dossier: Some(target.dossier_code.clone()),
                     row_id: Some(row),
                     campaign: Some((campaign.id.clone(), target.id.clone())),
+                    operator: operator.clone(),
                     ..Default::default()
                 };
                 let result = place_call(&self.svc, request).await;
                 self.limits.lock().await.finished(campaign.id.as_str());
+                if let (Err(_), Some(op)) = (&result, &operator) {
+                    // Refused before any call existed: nobody else releases them.
+                    self.svc.operators.release_reserved(op).await;
+                }
                 match result {
                     Ok(report) => {
                         let _ = self.svc.store.clear_alarm("call_setup").await;
