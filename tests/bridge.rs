@@ -312,7 +312,7 @@ fn hand_over(right: &[(f64, f64)]) -> Option<usize> {
 /// What every bridged call shows: the recording's two phases and the call row.
 fn expect_bridged(b: &Bridged) {
     let d = format!("{}\n--- sipp:\n{}", b.run.describe(), b.sipp.describe());
-    assert_eq!(b.run.disposition(), "answered", "{d}");
+    assert_eq!(b.run.disposition(), "completed", "{d}");
     let path = recording(&b.run);
     let left = windows(&path, 0);
     let right = windows(&path, 1);

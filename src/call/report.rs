@@ -12,6 +12,7 @@ use tracing::warn;
 
 use super::disposition::Disposition;
 use crate::ivr::{Answer, EndReason};
+use crate::ivr::{CITIZEN_HANGUP, OPERATOR_HANGUP};
 use crate::media::recorder::RecordingInfo;
 use crate::store::{AnswerKind, CallId, CallOutcome, NewAnswer, NewRecording, ResponseId, Store};
 
@@ -79,6 +80,12 @@ impl Outcome {
         }
         match &self.end_reason {
             Some(EndReason::Completed) => Disposition::Completed,
+            // The citizen talked with an operator, who filled the form: the
+            // attempt is done whoever hung up (calling back someone who just
+            // spoke to the hotline is what makes citizens take it for spam).
+            Some(EndReason::Custom(r)) if r == OPERATOR_HANGUP || r == CITIZEN_HANGUP => {
+                Disposition::Completed
+            }
             Some(EndReason::Declined) => Disposition::Declined,
             Some(EndReason::DoNotCall) => Disposition::DoNotCall,
             Some(EndReason::NoInput) => Disposition::NoInput,
@@ -335,5 +342,35 @@ fn new_answer(a: &AnswerRecord) -> NewAnswer {
         clip_seconds: a.clip.as_ref().map(|c| c.seconds),
         clip_sha256: a.clip.as_ref().map(|c| c.sha256.clone()),
         answered_at: a.given_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(reason: EndReason, had_input: bool) -> Disposition {
+        let o = Outcome {
+            end_reason: Some(reason),
+            ..Outcome::default()
+        };
+        o.disposition(true, had_input)
+    }
+
+    #[test]
+    fn a_call_handled_by_an_operator_is_done_whoever_hung_up() {
+        for r in [OPERATOR_HANGUP, CITIZEN_HANGUP] {
+            assert_eq!(
+                ended(EndReason::Custom(r.into()), true),
+                Disposition::Completed
+            );
+        }
+        // No operator took it: the callback offer's end is not a survey.
+        assert_eq!(
+            ended(EndReason::Custom(crate::ivr::NO_OPERATOR.into()), true),
+            Disposition::Answered
+        );
+        assert_eq!(ended(EndReason::Completed, true), Disposition::Completed);
+        assert_eq!(ended(EndReason::PeerHangup, false), Disposition::NoInput);
     }
 }
