@@ -28,8 +28,8 @@ use super::error::{ApiError, JsonBody};
 use crate::auth::Permission;
 use crate::call::{CallRequest, CallServices, place_call};
 use crate::store::{
-    AnswerKind, AnswerRecord, CallFilter, CallId, CallListItem, NewAnswer, OperatorRecord, OperatorState,
-    ResponseId, disposition,
+    AnswerKind, AnswerRecord, CallFilter, CallId, CallListItem, NewAnswer, OperatorRecord,
+    OperatorState, ResponseId, disposition,
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -187,7 +187,12 @@ pub struct Answers {
 
 /// Who may enter answers on a response: the operator of its call, or a
 /// supervisor or admin whose scope covers it.
-async fn may_answer(s: &AppState, p: &Principal, call: &CallId, unit: Option<&str>) -> ApiResult<()> {
+async fn may_answer(
+    s: &AppState,
+    p: &Principal,
+    call: &CallId,
+    unit: Option<&str>,
+) -> ApiResult<()> {
     if p.role.can(Permission::ReviseAnswers) {
         return p.require_unit(unit, "survey response");
     }
@@ -195,12 +200,17 @@ async fn may_answer(s: &AppState, p: &Principal, call: &CallId, unit: Option<&st
     match s.store.call_operator(call).await? {
         Some(id) if id == op.id => Ok(()),
         // As 404: another operator's calls are not confirmed to exist.
-        _ => Err(ApiError::NotFound("no survey response of yours here".into())),
+        _ => Err(ApiError::NotFound(
+            "no survey response of yours here".into(),
+        )),
     }
 }
 
 /// Checks every non-empty answer against the form; all or nothing.
-pub fn checked(form: &crate::questionnaire::Questionnaire, a: &Answers) -> ApiResult<Vec<(String, String)>> {
+pub fn checked(
+    form: &crate::questionnaire::Questionnaire,
+    a: &Answers,
+) -> ApiResult<Vec<(String, String)>> {
     let mut out = Vec::with_capacity(a.answers.len());
     for (key, value) in &a.answers {
         if value.trim().is_empty() {
@@ -230,7 +240,10 @@ pub async fn post_answers(
     let before = latest(s.store.answer_history(&response).await?);
     let mut saved = serde_json::Map::new();
     for (key, value) in values {
-        if before.get(&key).is_some_and(|v| v.as_deref() == Some(value.as_str())) {
+        if before
+            .get(&key)
+            .is_some_and(|v| v.as_deref() == Some(value.as_str()))
+        {
             continue;
         }
         let answer = NewAnswer {
@@ -273,10 +286,6 @@ pub async fn click_to_call(
     JsonBody(body): JsonBody<ClickToCall>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let op = operator_of(&s, &p).await?;
-    let svc = s
-        .calls
-        .clone()
-        .ok_or_else(|| ApiError::Unavailable("calls are placed by `carecall serve` only".into()))?;
     let code = body.dossier.trim();
     let d = s
         .store
@@ -285,7 +294,9 @@ pub async fn click_to_call(
         .ok_or_else(|| ApiError::NotFound(format!("no dossier {code:?}")))?;
     p.require_unit(Some(&d.unit_code), "dossier")?;
     if d.phone.trim().is_empty() {
-        return Err(ApiError::BadRequest(format!("dossier {code:?} has no phone number")));
+        return Err(ApiError::BadRequest(format!(
+            "dossier {code:?} has no phone number"
+        )));
     }
     let number = crate::number::canonical(&d.phone);
     if s.store.is_do_not_call(&number).await? {
@@ -294,11 +305,22 @@ pub async fn click_to_call(
             crate::pii::mask_phone(&number)
         )));
     }
-    if !s.store.claim_operator(&op.id, Utc::now()).await? {
-        return Err(ApiError::Conflict(format!(
+    let busy = || {
+        ApiError::Conflict(format!(
             "you are {}, not available: set Sẵn sàng first",
             op.state
-        )));
+        ))
+    };
+    if op.state != OperatorState::Available {
+        return Err(busy());
+    }
+    let svc = s
+        .calls
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("calls are placed by `carecall serve` only".into()))?;
+    // The conditional claim is the lock; the check above only explains.
+    if !s.store.claim_operator(&op.id, Utc::now()).await? {
+        return Err(busy());
     }
     let row = CallId::new_v4();
     let req = CallRequest {
@@ -311,8 +333,13 @@ pub async fn click_to_call(
     };
     tokio::spawn(run_call(svc, req));
     let detail = json!({ "dossier": d.code, "call": row });
-    p.audit(&s, "operator.click_to_call", Some(op.id.as_str()), Some(detail))
-        .await?;
+    p.audit(
+        &s,
+        "operator.click_to_call",
+        Some(op.id.as_str()),
+        Some(detail),
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "call_id": row, "dossier": d.code })),
@@ -329,7 +356,12 @@ async fn run_call(svc: Arc<CallServices>, req: CallRequest) {
         warn!(error = %e, "click-to-call not placed");
         let back = svc
             .store
-            .move_operator(&op, OperatorState::OnCall, OperatorState::Available, Utc::now())
+            .move_operator(
+                &op,
+                OperatorState::OnCall,
+                OperatorState::Available,
+                Utc::now(),
+            )
             .await;
         if let Err(e) = back {
             warn!(error = %e, "cannot give the operator back");

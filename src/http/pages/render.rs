@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("complaints.html", include_str!("templates/complaints.html")),
     ("complaint.html", include_str!("templates/complaint.html")),
     ("operators.html", include_str!("templates/operators.html")),
+    ("operator.html", include_str!("templates/operator.html")),
 ];
 
 fn env() -> &'static minijinja::Environment<'static> {
