@@ -81,7 +81,7 @@ try {
   await shot("4-saved");
 
   // Talk a little more (the microphone reaches the citizen), then hang up.
-  await page.waitForTimeout(4000);
+  await page.waitForTimeout(6000);
   out.stats = await page.evaluate(() => window.phone.inboundAudio());
   await page.click("#hangup");
   await page.waitForSelector('#phone[data-phone="idle"]', { timeout: 10000 });

@@ -73,6 +73,7 @@
     el.textContent = STATES[state] || state;
     $("ready").disabled = state === "available" || state === "on_call";
     $("pause").disabled = state === "paused" || state === "on_call";
+    $("call").disabled = state !== "available";
   }
 
   let current = null; // the call of /me: {call_id, response_id, dossier, answers}
@@ -129,7 +130,9 @@
     ringing = d;
     const p = screen.pending;
     // A call I placed myself rings me when the citizen answers: take it.
-    if (p && ((d.call_id && d.call_id === p.call_id) || (!d.call_id && d.dossier_code === p.dossier))) {
+    // (Its id may not be known yet if the ring beats the API's answer.)
+    const mine = p && (p.call_id ? d.call_id === p.call_id : d.dossier_code === p.dossier);
+    if (mine) {
       screen.pending = null;
       phone.accept();
       return;
@@ -192,13 +195,17 @@
     e.preventDefault();
     const dossier = $("dossier-code").value.trim();
     if (!dossier) return;
+    // Without the page's softphone the call rings my SIP phone instead.
+    screen.pending = { call_id: null, dossier };
+    $("call").disabled = true;
     try {
-      if (!phone.state.media) throw new Error("hãy bật điện thoại trước");
       const r = await api("POST", "/api/v1/operator/calls", { dossier });
-      screen.pending = { call_id: r.call_id, dossier: r.dossier };
+      if (screen.pending) screen.pending.call_id = r.call_id;
       say(`Đang gọi hồ sơ ${r.dossier}…`);
       showState("on_call");
     } catch (err) {
+      screen.pending = null;
+      $("call").disabled = false;
       say(`Không gọi được: ${err.message}`, "bad");
     }
   };

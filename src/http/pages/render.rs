@@ -74,6 +74,8 @@ pub struct Shell {
     pub can_revise: bool,
     pub can_follow: bool,
     pub can_admin: bool,
+    /// Operators (and admins) get the operator's screen in the menu.
+    pub can_operate: bool,
 }
 
 impl Shell {
@@ -88,6 +90,7 @@ impl Shell {
             can_revise: p.role.can(Permission::ReviseAnswers),
             can_follow: p.role.can(Permission::FollowComplaints),
             can_admin: p.role.can(Permission::Administer),
+            can_operate: p.role.can(Permission::OperateCalls),
         }
     }
 }
