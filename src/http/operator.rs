@@ -260,9 +260,11 @@ pub async fn post_answers(
         s.store.add_answer_by(&response, &answer, p.actor()).await?;
         saved.insert(key, Value::String(value));
     }
-    let detail = json!({ "call": call, "answers": saved });
-    p.audit(&s, "answer.operator", Some(response.as_str()), Some(detail))
-        .await?;
+    if !saved.is_empty() {
+        let detail = json!({ "call": call, "answers": saved });
+        p.audit(&s, "answer.operator", Some(response.as_str()), Some(detail))
+            .await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(json!({ "response_id": response, "saved": saved })),

@@ -339,6 +339,18 @@ async fn answers_are_checked_whole_and_written_by_the_calls_operator_only() {
         "after the IVR's q1"
     );
     assert!(by_op.iter().all(|a| a.change_reason.is_none()));
+    let audit = d
+        .store()
+        .audit_entries(&crate::store::AuditQuery {
+            actor: Some("op1".into()),
+            action_prefix: Some("answer.operator%".into()),
+            target: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "one audit entry for the save");
     // Saving the same form again adds nothing; a supervisor in scope may add.
     let (st, v) = d.send("op1", "POST", &uri, Some(good)).await;
     assert_eq!(st, StatusCode::CREATED);
