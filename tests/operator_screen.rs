@@ -76,8 +76,9 @@ fn write_config(dir: &Path, trunk: &str) -> PathBuf {
     path
 }
 
-/// The operator's login and operator account, and the dossier to call.
-fn seed(dir: &Path, config: &Path) {
+/// The operator's login and operator account, an admin, and the dossier to
+/// call; returns the admin's API token (for the incoming test call).
+fn seed(dir: &Path, config: &Path) -> String {
     run_ok(
         carecall(dir, config).args([
             "user",
@@ -127,6 +128,28 @@ fn seed(dir: &Path, config: &Path) {
         created_at: t,
     }))
     .unwrap();
+    run_ok(
+        carecall(dir, config).args([
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--password",
+            "mật-khẩu-1022",
+        ]),
+        "user add admin",
+    );
+    let out = carecall(dir, config)
+        .args(["user", "token", "admin"])
+        .output()
+        .expect("user token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn start_serve(dir: &Path, config: &Path) -> (Peer, String) {
@@ -219,7 +242,7 @@ fn operator_calls_a_citizen_fills_the_form_and_hangs_up() {
         Transport::Udp,
     );
     let config = write_config(&dir, &sipp.trunk_uri());
-    seed(&dir, &config);
+    let admin = seed(&dir, &config);
     let (mut serve, base) = start_serve(&dir, &config);
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -233,6 +256,7 @@ fn operator_calls_a_citizen_fills_the_form_and_hangs_up() {
         .env("OP_USER", OP_USER)
         .env("OP_PASS", OP_PASS)
         .env("DOSSIER", DOSSIER)
+        .env("ADMIN_TOKEN", &admin)
         .env(
             "MIC_WAV",
             manifest_dir().join("tests/fixtures/speech_vi.wav"),
@@ -266,6 +290,18 @@ fn operator_calls_a_citizen_fills_the_form_and_hangs_up() {
         ctx(&r)
     );
     assert_eq!(r["states"]["ready"], "available", "{}", ctx(&r));
+    // The incoming call: rung with its dossier, taken with "Nhận", a digit sent.
+    let incoming = &r["incoming"];
+    assert!(
+        incoming["ring"]
+            .as_str()
+            .unwrap_or("")
+            .contains("TEST-0000"),
+        "{}",
+        ctx(&r)
+    );
+    assert_eq!(incoming["report"]["answered"], true, "{}", ctx(&r));
+    assert_eq!(incoming["report"]["digits"], "5", "{}", ctx(&r));
     assert_eq!(r["states"]["connected"], "on_call", "{}", ctx(&r));
     assert!(
         r["dossier_shown"]

@@ -1,7 +1,8 @@
 // Drives headless Chromium as an operator on the operator's screen
 // (/dien-thoai-vien), run by tests/operator_screen.rs. Env: BASE, OP_USER,
 // OP_PASS, DOSSIER (the code to call), MIC_WAV (the fake microphone),
-// USER_DATA (a fresh profile directory), SHOTS (where screenshots go).
+// USER_DATA (a fresh profile directory), SHOTS (where screenshots go);
+// ADMIN_TOKEN (optional) rings the page with a test call first.
 // Prints one JSON line: {call_id, response_id, save, states, log, stats, error?}.
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
@@ -53,6 +54,26 @@ try {
   out.states.ready = await myState();
   await shot("2-ready");
 
+  // An incoming call (the admin's test call): the ring shows its dossier,
+  // "Nhận" takes it, the keypad sends a digit, the caller hangs up.
+  if (process.env.ADMIN_TOKEN) {
+    const test = fetch(`${BASE}/api/v1/softphone/test-call`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${process.env.ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ operator: env("OP_USER"), secs: 3 }),
+    }).then((r) => r.json());
+    await page.waitForSelector("#ring:not([hidden])", { timeout: 15000 });
+    out.incoming = { ring: await page.textContent("#ring-dossier") };
+    await shot("2b-ringing");
+    await page.click("#accept");
+    await page.waitForSelector("#call-panel:not([hidden])", { timeout: 5000 });
+    await page.waitForTimeout(500);
+    await page.click("#keypad button:nth-child(5)"); // "5"
+    out.incoming.report = await test;
+    await page.waitForSelector("#call-panel[hidden]", { state: "attached", timeout: 10000 });
+    out.incoming.state_after = await myState();
+  }
+
   // Click-to-call: the ring that follows is taken automatically.
   await page.fill("#dossier-code", env("DOSSIER"));
   await page.click("#call");
@@ -61,7 +82,7 @@ try {
   await page.waitForSelector("#survey:not([hidden])", { timeout: 15000 });
   out.response_id = await page.inputValue("#response-id");
   out.call_id = await page.evaluate(() => {
-    const ring = window.operatorScreen.log.find((e) => e.type === "ring");
+    const ring = window.operatorScreen.log.filter((e) => e.type === "ring").pop();
     return ring && ring.detail.dossier.call_id;
   });
   out.dossier_shown = await page.textContent("#call-dossier");

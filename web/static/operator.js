@@ -16,6 +16,10 @@
     offline: "Ngoại tuyến", available: "Sẵn sàng", on_call: "Đang gọi",
     wrap_up: "Hoàn tất phiếu", paused: "Tạm nghỉ",
   };
+  const ENDED = {
+    operator_hangup: "điện thoại viên gác máy", citizen_hangup: "người dân gác máy",
+    rejected: "đã từ chối", timeout: "không nhấc máy",
+  };
   const PHONE = { idle: "sẵn sàng", ringing: "đang đổ chuông", connected: "đang gọi", held: "đang giữ máy" };
   const phone = new CarecallSoftphone({ audio: $("remote") });
   window.phone = phone;
@@ -104,6 +108,7 @@
     $("start").disabled = true;
     try {
       await phone.start();
+      $("start").textContent = "Điện thoại đã bật";
     } catch (e) {
       say(`Không bật được điện thoại: ${e.message}`, "bad");
       $("start").disabled = false;
@@ -147,7 +152,8 @@
   });
   phone.addEventListener("ended", (e) => {
     ringing = null;
-    say(`Cuộc gọi đã kết thúc (${e.detail.reason}). Hoàn tất phiếu rồi bấm Lưu.`);
+    const why = ENDED[e.detail.reason] || e.detail.reason;
+    say(`Cuộc gọi đã kết thúc (${why}). Hoàn tất phiếu rồi bấm Lưu.`);
     refresh().catch(() => {});
   });
   phone.addEventListener("error", (e) => say(e.detail.message, "bad"));
