@@ -57,6 +57,8 @@ pub async fn run(svc: Arc<CallServices>, stop: CancellationToken) -> Result<(), 
     let mut state = AppState::new(svc.store.clone(), cfg.clone(), node.clone());
     // The pages' softphones and the calls' operator queue must be one registry.
     state.webphones = svc.webphones.clone();
+    // Click-to-call from the operator's screen places calls like the dialer.
+    state.calls = Some(svc.clone());
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let http = tokio::spawn({
         let stop = stop.clone();

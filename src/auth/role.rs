@@ -45,6 +45,9 @@ pub enum Permission {
     Administer,
     /// Calls in progress and operator states.
     ReadLive,
+    /// The operator's screen: take calls, set one's own state, enter the
+    /// answers of one's own calls, click-to-call.
+    OperateCalls,
 }
 
 impl Role {
@@ -82,9 +85,9 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Supervisor => !matches!(p, ManageData | Administer),
+            Role::Supervisor => !matches!(p, ManageData | Administer | OperateCalls),
             Role::Viewer => matches!(p, ReadResults | ReadLive),
-            Role::Operator => false,
+            Role::Operator => matches!(p, OperateCalls),
         }
     }
 }
@@ -165,6 +168,7 @@ mod tests {
             ManageData,
             Administer,
             ReadLive,
+            OperateCalls,
         ];
         assert!(all.iter().all(|p| Role::Admin.can(*p)));
         assert!(Role::Supervisor.can(ReviseAnswers) && Role::Supervisor.can(ManageCampaigns));
@@ -174,7 +178,14 @@ mod tests {
             2,
             "viewer only reads"
         );
-        assert!(all.iter().all(|p| !Role::Operator.can(*p)));
+        assert!(!Role::Supervisor.can(OperateCalls) && !Role::Viewer.can(OperateCalls));
+        assert_eq!(
+            all.iter()
+                .filter(|p| Role::Operator.can(**p))
+                .collect::<Vec<_>>(),
+            [&OperateCalls],
+            "an operator only works their own calls"
+        );
         for r in [Role::Admin, Role::Supervisor, Role::Operator, Role::Viewer] {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }

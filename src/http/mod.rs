@@ -12,6 +12,7 @@ pub mod complaints;
 mod error;
 pub mod live;
 pub mod openapi;
+pub mod operator;
 pub mod operators;
 pub mod pages;
 pub mod range;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub form: Arc<Questionnaire>,
     /// Operators' open softphone pages (the WebRTC leg).
     pub webphones: crate::webrtc::WebPhones,
+    /// What places calls (click-to-call); set by `carecall serve`, `None`
+    /// in tests and the CLI, where click-to-call answers 503.
+    pub calls: Option<Arc<crate::call::CallServices>>,
 }
 
 impl AppState {
@@ -56,6 +60,7 @@ impl AppState {
         let webphones = crate::webrtc::WebPhones::new(config.webrtc.clone(), store.clone());
         AppState {
             webphones,
+            calls: None,
             store,
             config,
             node,
@@ -96,6 +101,13 @@ pub fn app(state: AppState) -> Router {
             post(results::add_revision),
         )
         .route("/api/v1/questionnaire", get(results::questionnaire))
+        .route(
+            "/api/v1/responses/{id}/answers",
+            post(operator::post_answers),
+        )
+        .route("/api/v1/operator/me", get(operator::me))
+        .route("/api/v1/operator/state", post(operator::set_state))
+        .route("/api/v1/operator/calls", post(operator::click_to_call))
         .route("/api/v1/live", get(live::live))
         .route(
             "/api/v1/calls/{id}/recording",

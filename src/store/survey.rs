@@ -85,6 +85,19 @@ impl Store {
             .await
     }
 
+    /// An answer entered by a user during the call (the operator's screen):
+    /// the next revision of `a.key`, naming who gave it but no reason, since
+    /// it is an answer, not a correction. It lands in the same record (and
+    /// the same hash chain) as the IVR's answers.
+    pub async fn add_answer_by(
+        &self,
+        r: &ResponseId,
+        a: &NewAnswer,
+        user: &str,
+    ) -> Result<AnswerId, StoreError> {
+        self.append_answer(r, a, Some(user), None).await
+    }
+
     /// Every revision of every answer of a response, oldest first.
     pub async fn answer_history(&self, r: &ResponseId) -> Result<Vec<AnswerRecord>, StoreError> {
         const OP: &str = "answer_history";

@@ -23,10 +23,13 @@ mod filters;
 mod links;
 mod live;
 mod login;
+mod operator;
 mod operators;
 mod render;
 mod users;
 
+#[cfg(test)]
+mod operator_tests;
 #[cfg(test)]
 mod tests;
 
@@ -66,10 +69,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(operators::list).post(operators::create),
         )
         .route("/truc-tiep", get(live::page))
+        .route(operator::PATH, get(operator::page))
         .layer(middleware::from_fn_with_state(state.clone(), csrf_guard));
     Router::new()
         .route("/dang-nhap", get(login::form).post(login::log_in))
         .route("/tai-nguyen/{file}", get(assets::serve))
+        .route("/static/operator.js", get(operator::script))
         .merge(guarded)
         .layer(middleware::map_response(security_headers))
 }

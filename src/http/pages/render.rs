@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("complaints.html", include_str!("templates/complaints.html")),
     ("complaint.html", include_str!("templates/complaint.html")),
     ("operators.html", include_str!("templates/operators.html")),
+    ("operator.html", include_str!("templates/operator.html")),
 ];
 
 fn env() -> &'static minijinja::Environment<'static> {
@@ -73,6 +74,8 @@ pub struct Shell {
     pub can_revise: bool,
     pub can_follow: bool,
     pub can_admin: bool,
+    /// Operators (and admins) get the operator's screen in the menu.
+    pub can_operate: bool,
 }
 
 impl Shell {
@@ -87,6 +90,7 @@ impl Shell {
             can_revise: p.role.can(Permission::ReviseAnswers),
             can_follow: p.role.can(Permission::FollowComplaints),
             can_admin: p.role.can(Permission::Administer),
+            can_operate: p.role.can(Permission::OperateCalls),
         }
     }
 }
