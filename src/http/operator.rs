@@ -27,18 +27,16 @@ use super::auth::Principal;
 use super::error::{ApiError, JsonBody};
 use crate::auth::Permission;
 use crate::call::{CallRequest, CallServices, place_call};
+use crate::report::ReportFilter;
 use crate::store::{
-    AnswerKind, AnswerRecord, CallFilter, CallId, CallListItem, NewAnswer, OperatorRecord,
-    OperatorState, ResponseId, disposition,
+    AnswerKind, AnswerRecord, CallId, CallListItem, NewAnswer, OperatorRecord, OperatorState,
+    ResponseId, disposition,
 };
 
 type ApiResult<T> = Result<T, ApiError>;
 
 /// The dialplan of a call placed for an operator who waits for it.
 pub const DIRECT_DIALPLAN: &str = "operator-direct";
-
-/// How many calls in progress are searched for mine (a node runs far fewer).
-const LIVE_CALLS: i64 = 500;
 
 /// The operator account of the logged-in user (same username).
 pub async fn operator_of(s: &AppState, p: &Principal) -> ApiResult<OperatorRecord> {
@@ -59,16 +57,13 @@ pub async fn operator_of(s: &AppState, p: &Principal) -> ApiResult<OperatorRecor
 /// The call in progress whose operator is `op`, if any. The operator is
 /// recorded on the call once connected, so a call still ringing is absent.
 async fn current_call(s: &AppState, op: &OperatorRecord) -> ApiResult<Option<CallListItem>> {
-    let filter = CallFilter {
+    let filter = ReportFilter {
         disposition: Some(disposition::IN_PROGRESS.into()),
+        operator: Some(op.id.to_string()),
         ..Default::default()
     };
-    for c in s.store.list_calls(&filter, None, LIVE_CALLS).await?.items {
-        if s.store.call_operator(&c.id).await?.as_ref() == Some(&op.id) {
-            return Ok(Some(c));
-        }
-    }
-    Ok(None)
+    let page = s.store.list_calls(&filter, None, 1).await?;
+    Ok(page.items.into_iter().next())
 }
 
 /// The screen's view of a call: dossier, response and the answers so far.

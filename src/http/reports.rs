@@ -108,6 +108,7 @@ pub async fn filter_from_params(
         score_max: p.score_max,
         satisfied: p.satisfied,
         has_complaint: p.has_complaint,
+        operator: None,
     };
     let f = match scope {
         Some(scope) => f.restrict_to(scope),

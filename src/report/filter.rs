@@ -35,6 +35,9 @@ pub struct ReportFilter {
     pub satisfied: Option<bool>,
     /// Q3 (complaint) given (true) or not (false).
     pub has_complaint: Option<bool>,
+    /// Calls an operator (by operator id) took part in.
+    #[serde(default)]
+    pub operator: Option<String>,
 }
 
 /// A filter that cannot be run.

@@ -95,6 +95,7 @@ pub(super) fn push_calls(sql: &mut Sql, f: &ReportFilter, joins: &str) {
         ("d.field", &f.field),
         ("c.campaign_id", &f.campaign),
         ("c.disposition", &f.disposition),
+        ("c.operator_id", &f.operator),
     ] {
         if let Some(v) = value {
             sql.push(" AND ").push(column).push(" = ").bind_text(v);

@@ -9,7 +9,7 @@
 //! size of the period. The shaping below is pure and unit-tested.
 
 use axum::extract::{Query, State};
-use axum::response::Html;
+use axum::response::IntoResponse;
 use chrono::{Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -41,7 +41,11 @@ pub async fn page(
     Viewer(p): Viewer,
     State(s): State<AppState>,
     Query(q): Query<DashQuery>,
-) -> Result<Html<String>, PageError> {
+) -> Result<axum::response::Response, PageError> {
+    // Operators work at their desk, not on the results.
+    if !p.role.can(Permission::ReadResults) && p.role.can(Permission::OperateCalls) {
+        return Ok(crate::http::web_redirect(super::operator::PATH));
+    }
     p.require(Permission::ReadResults)?;
     let today = Utc::now();
     let from = non_empty(&q.from).unwrap_or_else(|| vn_day(today - Duration::days(29)));
@@ -76,7 +80,7 @@ pub async fn page(
     ctx["to"] = json!(to);
     ctx["unit"] = json!(unit.unwrap_or_default());
     ctx["unit_choices"] = json!(units);
-    render::page("dashboard.html", &p, "dashboard", ctx)
+    render::page("dashboard.html", &p, "dashboard", ctx).map(IntoResponse::into_response)
 }
 
 /// The template's figures: the period's total, its score and Q2 charts, the

@@ -222,6 +222,9 @@ async fn the_page_is_for_operators_and_renders_the_form() {
         let (st, _) = d.send(user, "GET", "/dien-thoai-vien", None).await;
         assert_eq!(st, StatusCode::FORBIDDEN, "{user}");
     }
+    // An operator who opens the site lands on their desk, not a 403.
+    let (st, _) = d.send("op1", "GET", "/", None).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
     let (st, js) = d.send("xem", "GET", "/static/operator.js", None).await;
     assert_eq!(st, StatusCode::OK);
     assert!(js.as_str().unwrap().contains("/api/v1/operator/calls"));
