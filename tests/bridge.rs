@@ -14,27 +14,14 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use carecall::store::{CallId, OperatorState, Store};
+use carecall::store::{CallId, OperatorState};
 use common::peers::*;
 
 const TARGET: &str = "0901234567";
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn store(dir: &Path) -> Store {
-    let url = format!("sqlite://{}", dir.join("carecall.db").display());
-    rt().block_on(Store::connect(&url))
-        .expect("open the test DB")
-}
-
 fn op_state(dir: &Path) -> Option<OperatorState> {
-    let s = store(dir);
+    let s = open_store(dir);
     let ops = rt().block_on(s.operators()).ok()?;
     ops.into_iter()
         .find(|o| o.sip_user == "op7")
@@ -80,7 +67,7 @@ fn add_available_operator(dir: &Path, config: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let s = store(dir);
+    let s = open_store(dir);
     let r = rt();
     let op = r
         .block_on(s.operators())
@@ -93,63 +80,27 @@ fn add_available_operator(dir: &Path, config: &Path) {
 }
 
 /// baresip registering as op7 with carecall, auto-answering, `mic` as its voice.
-struct Operator {
-    peer: Peer,
-    ctrl: Peer,
-    dir: PathBuf,
-}
+struct Operator(OperatorPhone);
 
 impl Operator {
     fn start(dir: &Path, carecall_port: u16, mic: &Path) -> Operator {
-        let base = free_port_block(12);
-        let cfg = dir.join("baresip");
-        std::fs::create_dir_all(&cfg).unwrap();
-        let rec = dir.join("operator-rec");
-        std::fs::create_dir_all(&rec).unwrap();
-        let config_text = read_lossy(&peers_dir().join("baresip/config.tmpl"))
-            .replace("@SIP_PORT@", &base.to_string())
-            .replace("@CTRL_PORT@", &(base + 2).to_string())
-            .replace("@RTP_PORTS@", &format!("{}-{}", base + 4, base + 11))
-            .replace("@MIC@", &mic.to_string_lossy())
-            .replace("@REC@", &rec.to_string_lossy());
-        std::fs::write(cfg.join("config"), config_text).unwrap();
-        std::fs::write(
-            cfg.join("accounts"),
-            format!(
-                "<sip:op7@127.0.0.1:{carecall_port}>;auth_pass=baresip-pw;regint=60;answermode=auto;audio_codecs=PCMU\n"
-            ),
-        )
-        .unwrap();
-        let peer = Peer::spawn(
-            "baresip",
+        Operator(OperatorPhone::start(
             dir,
-            Command::new("/usr/bin/baresip").arg("-f").arg(&cfg),
-        );
-        assert!(
-            wait_listening(base + 2, false, Duration::from_secs(10)),
-            "baresip did not come up"
-        );
-        let ctrl = Peer::spawn(
-            "ctrl",
-            dir,
-            Command::new("python3")
-                .arg("-u")
-                .arg(peers_dir().join("tools/baresip_ctrl.py"))
-                .args(["--port", &(base + 2).to_string(), "--exit-on-close"])
-                .args(["wait:CALL_ESTABLISHED:90", "wait:CALL_CLOSED:150"]),
-        );
-        Operator {
-            peer,
-            ctrl,
-            dir: dir.to_path_buf(),
-        }
+            carecall_port,
+            mic,
+            &[
+                "--exit-on-close",
+                "wait:CALL_ESTABLISHED:90",
+                "wait:CALL_CLOSED:150",
+            ],
+        ))
     }
 
     /// Waits until carecall has the phone's binding.
     fn wait_registered(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            let s = store(&self.dir);
+            let s = open_store(&self.0.dir);
             let r = rt();
             let ops = r.block_on(s.operators()).unwrap();
             let op = ops.iter().find(|o| o.sip_user == "op7").unwrap();
@@ -164,51 +115,14 @@ impl Operator {
         }
         panic!(
             "baresip did not register: {}",
-            tail(&read_lossy(&self.dir.join("baresip.stdout")), 20)
+            tail(&read_lossy(&self.0.dir.join("baresip.stdout")), 20)
         );
     }
 
     /// The ctrl log (CALL_ESTABLISHED / CALL_CLOSED lines), after baresip stops.
-    fn finish(mut self) -> String {
-        self.ctrl.wait_timeout(Duration::from_secs(20));
-        self.peer.terminate(Duration::from_secs(3));
-        read_lossy(&self.dir.join("ctrl.stdout"))
+    fn finish(self) -> String {
+        self.0.finish(Duration::from_secs(20))
     }
-}
-
-/// Per-0.5 s windows of one channel: (rms, fraction of the energy at 440 Hz).
-fn windows(path: &Path, channel: usize) -> Vec<(f64, f64)> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let ch = r.spec().channels as usize;
-    let samples: Vec<f64> = r
-        .samples::<i16>()
-        .map(|s| f64::from(s.unwrap()))
-        .collect::<Vec<_>>()
-        .chunks(ch)
-        .map(|f| f[channel])
-        .collect();
-    samples
-        .chunks(4000)
-        .map(|w| {
-            let energy: f64 = w.iter().map(|s| s * s).sum();
-            let rms = (energy / w.len() as f64).sqrt();
-            // Goertzel at 440 Hz: the tone's share of the window's energy.
-            let k = 2.0 * (2.0 * std::f64::consts::PI * 440.0 / 8000.0).cos();
-            let (mut s1, mut s2) = (0.0, 0.0);
-            for &x in w {
-                let s0 = x + k * s1 - s2;
-                s2 = s1;
-                s1 = s0;
-            }
-            let power = s1 * s1 + s2 * s2 - k * s1 * s2;
-            let share = if energy > 0.0 {
-                2.0 * power / (energy * w.len() as f64)
-            } else {
-                0.0
-            };
-            (rms, share)
-        })
-        .collect()
 }
 
 fn loud(w: &[(f64, f64)]) -> usize {
@@ -314,8 +228,8 @@ fn expect_bridged(b: &Bridged) {
     let d = format!("{}\n--- sipp:\n{}", b.run.describe(), b.sipp.describe());
     assert_eq!(b.run.disposition(), "completed", "{d}");
     let path = recording(&b.run);
-    let left = windows(&path, 0);
-    let right = windows(&path, 1);
+    let left = tone_windows(&path, 0);
+    let right = tone_windows(&path, 1);
     let h = hand_over(&right).unwrap_or_else(|| {
         panic!("the operator's tone never reaches the recording: {right:?}\n{d}")
     });
@@ -349,7 +263,7 @@ fn expect_bridged(b: &Bridged) {
         &left[h..]
     );
     // The call row names the operator.
-    let s = store(&b.run.dir);
+    let s = open_store(&b.run.dir);
     let r = rt();
     let row = CallId(b.run.json["db_id"].as_str().expect("db_id").to_string());
     let op = r.block_on(s.call_operator(&row)).unwrap();

@@ -20,14 +20,7 @@ struct Serve {
 }
 
 fn carecall(dir: &Path) -> Command {
-    let mut cmd = Command::new(carecall_bin());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARECALL_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("RUST_LOG", "info").current_dir(dir);
-    cmd
+    carecall_in(dir, "info")
 }
 
 /// sipp as the trunk, answering `calls` survey calls with the timeline's answers.
@@ -169,24 +162,11 @@ fn start_serve(dir: &Path, config: &Path) -> Serve {
     let token = admin_token(dir, config);
     let mut cmd = carecall(dir);
     cmd.arg("--config").arg(config).arg("serve");
-    let peer = Peer::spawn("serve", dir, &mut cmd);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = read_lossy(&dir.join("serve.stdout"));
-        if let Some(v) = out
-            .lines()
-            .find_map(|l| serde_json::from_str::<Value>(l).ok())
-        {
-            let api = format!("http://{}", v["http"].as_str().unwrap());
-            TOKENS.lock().unwrap().push((api.clone(), token));
-            return Serve { peer, api };
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not start:\n{}",
-            tail(&read_lossy(&dir.join("serve.stderr")), 30)
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    let served = spawn_serve(dir, &mut cmd);
+    TOKENS.lock().unwrap().push((served.api.clone(), token));
+    Serve {
+        peer: served.peer,
+        api: served.api,
     }
 }
 

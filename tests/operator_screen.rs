@@ -19,7 +19,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use carecall::store::{CallId, Dossier, ResponseId, Store, UnitRecord};
+use carecall::store::{CallId, Dossier, ResponseId, UnitRecord};
 use chrono::Utc;
 use common::peers::*;
 use serde_json::Value;
@@ -28,40 +28,10 @@ const OP_USER: &str = "hoa.nguyen";
 const OP_PASS: &str = "Mật-khẩu-bàn-gọi";
 const DOSSIER: &str = "000.00.21.H19-261020-0042";
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn store(dir: &Path) -> Store {
-    let url = format!("sqlite://{}", dir.join("carecall.db").display());
-    rt().block_on(Store::connect(&url))
-        .expect("open the test DB")
-}
-
 fn carecall(dir: &Path, config: &Path) -> Command {
-    let mut cmd = Command::new(carecall_bin());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARECALL_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("RUST_LOG", "info,carecall::webrtc=debug")
-        .current_dir(dir)
-        .arg("--config")
-        .arg(config);
+    let mut cmd = carecall_in(dir, "info,carecall::webrtc=debug");
+    cmd.arg("--config").arg(config);
     cmd
-}
-
-fn run_ok(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// sipp as the trunk, HTTP and WebRTC on loopback, a wrap-up long enough to see.
@@ -105,7 +75,7 @@ fn seed(dir: &Path, config: &Path) -> String {
             .env("CARECALL_OPERATOR_PASSWORD", "sip-pass-2001"),
         "operator add",
     );
-    let s = store(dir);
+    let s = open_store(dir);
     let r = rt();
     r.block_on(s.upsert_unit(&UnitRecord {
         code: "h-lap-vo".into(),
@@ -153,57 +123,15 @@ fn seed(dir: &Path, config: &Path) -> String {
 }
 
 fn start_serve(dir: &Path, config: &Path) -> (Peer, String) {
-    let peer = Peer::spawn("serve", dir, carecall(dir, config).arg("serve"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = read_lossy(&dir.join("serve.stdout"));
-        if let Some(v) = out
-            .lines()
-            .find_map(|l| serde_json::from_str::<Value>(l).ok())
-        {
-            return (peer, format!("http://{}", v["http"].as_str().unwrap()));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not start:\n{}",
-            tail(&read_lossy(&dir.join("serve.stderr")), 30)
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    let served = spawn_serve(dir, carecall(dir, config).arg("serve"));
+    (served.peer, served.api)
 }
 
-/// tests/browser with playwright-core installed (`npm ci` the first time).
-fn browser_dir() -> PathBuf {
-    let dir = manifest_dir().join("tests/browser");
-    if !dir.join("node_modules/playwright-core").exists() {
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .expect("run npm ci in tests/browser");
-        assert!(
-            out.status.success(),
-            "npm ci: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    dir
-}
-
-/// RMS of each 0.5 s window of one channel of a stereo WAV.
+/// RMS per 0.5 s window of one channel.
 fn window_rms(path: &Path, channel: usize) -> Vec<f64> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let ch = r.spec().channels as usize;
-    let samples: Vec<f64> = r
-        .samples::<i16>()
-        .map(|s| f64::from(s.unwrap()))
-        .collect::<Vec<_>>()
-        .chunks(ch)
-        .map(|f| f[channel])
-        .collect();
-    samples
-        .chunks(4000)
-        .map(|w| (w.iter().map(|s| s * s).sum::<f64>() / w.len() as f64).sqrt())
+    tone_windows(path, channel)
+        .into_iter()
+        .map(|(rms, _)| rms)
         .collect()
 }
 
@@ -211,7 +139,7 @@ fn window_rms(path: &Path, channel: usize) -> Vec<f64> {
 fn finished_call(dir: &Path, id: &CallId) -> carecall::store::CallSummary {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let s = store(dir);
+        let s = open_store(dir);
         if let Some(sum) = rt().block_on(s.call_summary(id)).unwrap()
             && sum.call.disposition != "in_progress"
             && sum.recording.is_some()
@@ -251,7 +179,7 @@ fn operator_calls_a_citizen_fills_the_form_and_hangs_up() {
         .join("screenshots");
     let out = Command::new("node")
         .arg("operator.mjs")
-        .current_dir(browser_dir())
+        .current_dir(browser_driver_dir())
         .env("BASE", &base)
         .env("OP_USER", OP_USER)
         .env("OP_PASS", OP_PASS)
@@ -334,7 +262,7 @@ fn operator_calls_a_citizen_fills_the_form_and_hangs_up() {
     let response = ResponseId(r["response_id"].as_str().unwrap().to_string());
     assert_eq!(sum.response.as_ref().map(|x| &x.id), Some(&response));
     let history = rt()
-        .block_on(store(&dir).answer_history(&response))
+        .block_on(open_store(&dir).answer_history(&response))
         .unwrap();
     for (key, value) in [
         ("q1", "1"),

@@ -16,46 +16,16 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use carecall::store::{CallId, CallRecord, CampaignId, OperatorRecord, Store};
+use carecall::store::{CallId, CallRecord, CampaignId, OperatorRecord};
 use chrono::{DateTime, Utc};
 use common::peers::*;
 use serde_json::{Value, json};
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn store(dir: &Path) -> Store {
-    let url = format!("sqlite://{}", dir.join("carecall.db").display());
-    rt().block_on(Store::connect(&url))
-        .expect("open the test DB")
-}
-
-fn carecall(dir: &Path) -> Command {
-    let mut cmd = Command::new(carecall_bin());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARECALL_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("RUST_LOG", "info").current_dir(dir);
-    cmd
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run carecall");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// Registrar on a fixed SIP port, a short wrap-up, the API on a free port.
+fn carecall_in_info(dir: &Path) -> Command {
+    carecall_in(dir, "info")
+}
+
 fn write_config(dir: &Path, trunk: &str, sip_port: u16) -> PathBuf {
     let path = CarecallConfig::new(trunk).write(dir);
     let text = std::fs::read_to_string(&path).unwrap().replacen(
@@ -89,21 +59,23 @@ fn prepare(dir: &Path, config: &Path, n: usize) -> String {
     let file = dir.join("dossiers.csv");
     std::fs::write(&file, csv).unwrap();
     let c = || {
-        let mut cmd = carecall(dir);
+        let mut cmd = carecall_in_info(dir);
         cmd.arg("--config").arg(config);
         cmd
     };
-    run_ok(c().args(["import", "dossiers"]).arg(&file));
+    run_ok(c().args(["import", "dossiers"]).arg(&file), "import");
     run_ok(
         c().args(["operator", "add", "op7.login", "--sip-user", "op7"])
             .args(["--name", "Trần Thị Lan", "--unit", "DT"])
             .env("CARECALL_OPERATOR_PASSWORD", "baresip-pw"),
+        "operator add",
     );
     run_ok(
         c().args(["user", "add", "admin", "--role", "admin"])
             .args(["--password", "mật-khẩu-1022"]),
+        "user add",
     );
-    run_ok(c().args(["user", "token", "admin"]))
+    run_ok(c().args(["user", "token", "admin"]), "user token")
 }
 
 /// A `carecall serve` process and its API.
@@ -116,30 +88,14 @@ struct Serve {
 
 impl Serve {
     fn start(dir: &Path, config: &Path, token: String) -> Serve {
-        let mut cmd = carecall(dir);
+        let mut cmd = carecall_in_info(dir);
         cmd.arg("--config").arg(config).arg("serve");
-        let peer = Peer::spawn("serve", dir, &mut cmd);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let out = read_lossy(&dir.join("serve.stdout"));
-            if let Some(v) = out
-                .lines()
-                .find_map(|l| serde_json::from_str::<Value>(l).ok())
-            {
-                let api = format!("http://{}", v["http"].as_str().unwrap());
-                return Serve {
-                    peer,
-                    api,
-                    token,
-                    dir: dir.to_path_buf(),
-                };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not start:\n{}",
-                tail(&read_lossy(&dir.join("serve.stderr")), 30)
-            );
-            thread::sleep(Duration::from_millis(100));
+        let served = spawn_serve(dir, &mut cmd);
+        Serve {
+            peer: served.peer,
+            api: served.api,
+            token,
+            dir: dir.to_path_buf(),
         }
     }
 
@@ -214,78 +170,31 @@ impl Serve {
 }
 
 /// baresip registering as op7, auto-answering `calls` calls with `mic` as its voice.
-struct Operator {
-    peer: Peer,
-    ctrl: Peer,
-    dir: PathBuf,
-}
+struct Operator(OperatorPhone);
 
 impl Operator {
     fn start(dir: &Path, carecall_port: u16, mic: &Path, calls: usize) -> Operator {
-        let base = free_port_block(12);
-        let cfg = dir.join("baresip");
-        std::fs::create_dir_all(&cfg).unwrap();
-        let rec = dir.join("operator-rec");
-        std::fs::create_dir_all(&rec).unwrap();
-        let config_text = read_lossy(&peers_dir().join("baresip/config.tmpl"))
-            .replace("@SIP_PORT@", &base.to_string())
-            .replace("@CTRL_PORT@", &(base + 2).to_string())
-            .replace("@RTP_PORTS@", &format!("{}-{}", base + 4, base + 11))
-            .replace("@MIC@", &mic.to_string_lossy())
-            .replace("@REC@", &rec.to_string_lossy());
-        std::fs::write(cfg.join("config"), config_text).unwrap();
-        std::fs::write(
-            cfg.join("accounts"),
-            format!(
-                "<sip:op7@127.0.0.1:{carecall_port}>;auth_pass=baresip-pw;regint=60;answermode=auto;audio_codecs=PCMU\n"
-            ),
-        )
-        .unwrap();
-        let peer = Peer::spawn(
-            "baresip",
-            dir,
-            Command::new("/usr/bin/baresip").arg("-f").arg(&cfg),
-        );
-        assert!(
-            wait_listening(base + 2, false, Duration::from_secs(10)),
-            "baresip did not come up"
-        );
         let mut steps = Vec::new();
         for _ in 0..calls {
             steps.extend(["wait:CALL_ESTABLISHED:90", "wait:CALL_CLOSED:60"]);
         }
-        let ctrl = Peer::spawn(
-            "ctrl",
-            dir,
-            Command::new("python3")
-                .arg("-u")
-                .arg(peers_dir().join("tools/baresip_ctrl.py"))
-                .args(["--port", &(base + 2).to_string()])
-                .args(steps),
-        );
-        Operator {
-            peer,
-            ctrl,
-            dir: dir.to_path_buf(),
-        }
+        Operator(OperatorPhone::start(dir, carecall_port, mic, &steps))
     }
 
     /// The ctrl log (CALL_ESTABLISHED / CALL_CLOSED lines), after baresip stops.
-    fn finish(mut self) -> String {
-        self.ctrl.wait_timeout(Duration::from_secs(30));
-        self.peer.terminate(Duration::from_secs(3));
-        read_lossy(&self.dir.join("ctrl.stdout"))
+    fn finish(self) -> String {
+        self.0.finish(Duration::from_secs(30))
     }
 }
 
 fn op7(dir: &Path) -> OperatorRecord {
-    let ops = rt().block_on(store(dir).operators()).unwrap();
+    let ops = rt().block_on(open_store(dir).operators()).unwrap();
     ops.into_iter().find(|o| o.sip_user == "op7").unwrap()
 }
 
 /// The campaign's calls, oldest first.
 fn campaign_calls(dir: &Path, id: &CampaignId) -> Vec<CallRecord> {
-    let s = store(dir);
+    let s = open_store(dir);
     let r = rt();
     let mut calls: Vec<CallRecord> = r
         .block_on(s.recent_calls(100))
@@ -304,45 +213,10 @@ fn campaign_calls(dir: &Path, id: &CampaignId) -> Vec<CallRecord> {
     calls
 }
 
-/// Per-0.5 s windows of one channel: (rms, fraction of the energy at 440 Hz).
-fn windows(path: &Path, channel: usize) -> Vec<(f64, f64)> {
-    let mut r = hound::WavReader::open(path).unwrap();
-    let ch = r.spec().channels as usize;
-    let samples: Vec<f64> = r
-        .samples::<i16>()
-        .map(|s| f64::from(s.unwrap()))
-        .collect::<Vec<_>>()
-        .chunks(ch)
-        .map(|f| f[channel])
-        .collect();
-    samples
-        .chunks(4000)
-        .map(|w| {
-            let energy: f64 = w.iter().map(|s| s * s).sum();
-            let rms = (energy / w.len() as f64).sqrt();
-            // Goertzel at 440 Hz: the tone's share of the window's energy.
-            let k = 2.0 * (2.0 * std::f64::consts::PI * 440.0 / 8000.0).cos();
-            let (mut s1, mut s2) = (0.0, 0.0);
-            for &x in w {
-                let s0 = x + k * s1 - s2;
-                s2 = s1;
-                s1 = s0;
-            }
-            let power = s1 * s1 + s2 * s2 - k * s1 * s2;
-            let share = if energy > 0.0 {
-                2.0 * power / (energy * w.len() as f64)
-            } else {
-                0.0
-            };
-            (rms, share)
-        })
-        .collect()
-}
-
 /// A call of the campaign: answered, bridged to op7 from its first seconds,
 /// the tone on the right with nothing (no prompt) before it, the citizen on the left.
 fn expect_direct_to_operator(dir: &Path, call: &CallRecord, op: &OperatorRecord, d: &str) {
-    let s = store(dir);
+    let s = open_store(dir);
     let r = rt();
     assert!(call.answered_at.is_some(), "{call:?}\n{d}");
     assert_eq!(call.dialplan, "operator-direct", "{d}");
@@ -357,8 +231,8 @@ fn expect_direct_to_operator(dir: &Path, call: &CallRecord, op: &OperatorRecord,
     } else {
         dir.join(&rec.path)
     };
-    let left = windows(&path, 0);
-    let right = windows(&path, 1);
+    let left = tone_windows(&path, 0);
+    let right = tone_windows(&path, 1);
     let tone = right
         .iter()
         .position(|(rms, share)| *rms > 300.0 && *share > 0.8)

@@ -24,14 +24,7 @@ struct Serve {
 }
 
 fn carecall(dir: &Path) -> Command {
-    let mut cmd = Command::new(carecall_bin());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARECALL_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("RUST_LOG", "debug").current_dir(dir);
-    cmd
+    carecall_in(dir, "debug")
 }
 
 /// The test's config: loopback SIP and API on free ports, the registrar on with
@@ -74,28 +67,12 @@ fn operator_add(dir: &Path, config: &Path, sip_user: &str, password: &str) {
 fn start_serve(dir: &Path, config: &Path) -> Serve {
     let mut cmd = carecall(dir);
     cmd.arg("--config").arg(config).arg("serve");
-    let peer = Peer::spawn("serve", dir, &mut cmd);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = read_lossy(&dir.join("serve.stdout"));
-        if let Some(v) = out
-            .lines()
-            .find_map(|l| serde_json::from_str::<Value>(l).ok())
-        {
-            let sip: SocketAddr = v["sip"].as_str().unwrap().parse().unwrap();
-            return Serve {
-                peer,
-                dir: dir.to_path_buf(),
-                config: config.to_path_buf(),
-                sip_port: sip.port(),
-            };
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not start:\n{}",
-            tail(&read_lossy(&dir.join("serve.stderr")), 30)
-        );
-        thread::sleep(Duration::from_millis(100));
+    let served = spawn_serve(dir, &mut cmd);
+    Serve {
+        peer: served.peer,
+        dir: dir.to_path_buf(),
+        config: config.to_path_buf(),
+        sip_port: served.sip.port(),
     }
 }
 

@@ -11,8 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::peers::*;
 use serde_json::Value;
@@ -21,25 +20,7 @@ const OP_USER: &str = "lan.tran";
 const OP_PASS: &str = "Mật-khẩu-điện-thoại-viên";
 
 fn carecall(dir: &Path) -> Command {
-    let mut cmd = Command::new(carecall_bin());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARECALL_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("RUST_LOG", "info,carecall::webrtc=debug")
-        .current_dir(dir);
-    cmd
-}
-
-fn run_ok(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    carecall_in(dir, "info,carecall::webrtc=debug")
 }
 
 fn write_config(dir: &Path) -> PathBuf {
@@ -102,43 +83,8 @@ fn make_users(dir: &Path, config: &Path) -> String {
 }
 
 fn start_serve(dir: &Path, config: &Path) -> (Peer, String) {
-    let mut cmd = carecall(dir);
-    cmd.arg("--config").arg(config).arg("serve");
-    let peer = Peer::spawn("serve", dir, &mut cmd);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = read_lossy(&dir.join("serve.stdout"));
-        if let Some(v) = out
-            .lines()
-            .find_map(|l| serde_json::from_str::<Value>(l).ok())
-        {
-            return (peer, format!("http://{}", v["http"].as_str().unwrap()));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not start:\n{}",
-            tail(&read_lossy(&dir.join("serve.stderr")), 30)
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// tests/browser with playwright-core installed (`npm ci` the first time).
-fn browser_dir() -> PathBuf {
-    let dir = manifest_dir().join("tests/browser");
-    if !dir.join("node_modules/playwright-core").exists() {
-        let out = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .expect("run npm ci in tests/browser");
-        assert!(
-            out.status.success(),
-            "npm ci: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    dir
+    let served = spawn_serve(dir, carecall(dir).arg("--config").arg(config).arg("serve"));
+    (served.peer, served.api)
 }
 
 /// The status of a WebSocket upgrade request to the softphone endpoint.
@@ -223,7 +169,7 @@ fn browser_operator_talks_and_hears_over_webrtc() {
     let mic = manifest_dir().join("tests/fixtures/speech_vi.wav");
     let out = Command::new("node")
         .arg("softphone.mjs")
-        .current_dir(browser_dir())
+        .current_dir(browser_driver_dir())
         .env("BASE", &base)
         .env("OP_USER", OP_USER)
         .env("OP_PASS", OP_PASS)

@@ -10,12 +10,14 @@
 mod baresip;
 mod carecall;
 mod checks;
+mod serve;
 mod sipp;
 mod wav_db;
 
 pub use baresip::*;
 pub use carecall::*;
 pub use checks::*;
+pub use serve::*;
 pub use sipp::*;
 pub use wav_db::*;
 

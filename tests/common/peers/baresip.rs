@@ -148,3 +148,67 @@ impl BaresipOutcome {
         Some(self.closed_at? - self.established_at?)
     }
 }
+
+/// baresip as operator `op7` (password `baresip-pw`, µ-law only) registering
+/// with carecall's registrar on `carecall_port`, auto-answering with `mic` as
+/// its voice, driven by the ctrl tool with `ctrl_args` (flags and steps).
+pub struct OperatorPhone {
+    pub peer: Peer,
+    pub ctrl: Peer,
+    pub dir: PathBuf,
+}
+
+impl OperatorPhone {
+    pub fn start(dir: &Path, carecall_port: u16, mic: &Path, ctrl_args: &[&str]) -> OperatorPhone {
+        let base = free_port_block(12);
+        let cfg = dir.join("baresip");
+        fs::create_dir_all(&cfg).unwrap();
+        let rec = dir.join("operator-rec");
+        fs::create_dir_all(&rec).unwrap();
+        let config_text = read_lossy(&peers_dir().join("baresip/config.tmpl"))
+            .replace("@SIP_PORT@", &base.to_string())
+            .replace("@CTRL_PORT@", &(base + 2).to_string())
+            .replace("@RTP_PORTS@", &format!("{}-{}", base + 4, base + 11))
+            .replace("@MIC@", &mic.to_string_lossy())
+            .replace("@REC@", &rec.to_string_lossy());
+        fs::write(cfg.join("config"), config_text).unwrap();
+        fs::write(
+            cfg.join("accounts"),
+            format!(
+                "<sip:op7@127.0.0.1:{carecall_port}>;auth_pass=baresip-pw;regint=60;answermode=auto;audio_codecs=PCMU\n"
+            ),
+        )
+        .unwrap();
+        let peer = Peer::spawn(
+            "baresip",
+            dir,
+            Command::new("/usr/bin/baresip").arg("-f").arg(&cfg),
+        );
+        assert!(
+            wait_listening(base + 2, false, Duration::from_secs(10)),
+            "baresip did not come up"
+        );
+        let ctrl = Peer::spawn(
+            "ctrl",
+            dir,
+            Command::new("python3")
+                .arg("-u")
+                .arg(peers_dir().join("tools/baresip_ctrl.py"))
+                .args(["--port", &(base + 2).to_string()])
+                .args(ctrl_args),
+        );
+        OperatorPhone {
+            peer,
+            ctrl,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The ctrl log (CALL_ESTABLISHED / CALL_CLOSED lines) once the ctrl
+    /// steps are done (or `wait` passed), baresip stopped.
+    pub fn finish(mut self, wait: Duration) -> String {
+        self.ctrl.wait_timeout(wait);
+        self.peer.terminate(Duration::from_secs(3));
+        read_lossy(&self.dir.join("ctrl.stdout"))
+    }
+}

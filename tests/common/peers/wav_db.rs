@@ -147,3 +147,39 @@ pub fn value_text(v: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// Per-0.5 s windows of one channel of an 8 kHz WAV: (rms, the share of the
+/// window's energy at 440 Hz, by Goertzel). The operator tests give the
+/// operator a 440 Hz microphone, so this tells them from prompts and voices.
+pub fn tone_windows(path: &Path, channel: usize) -> Vec<(f64, f64)> {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let ch = r.spec().channels as usize;
+    let samples: Vec<f64> = r
+        .samples::<i16>()
+        .map(|s| f64::from(s.unwrap()))
+        .collect::<Vec<_>>()
+        .chunks(ch)
+        .map(|f| f[channel])
+        .collect();
+    samples
+        .chunks(4000)
+        .map(|w| {
+            let energy: f64 = w.iter().map(|s| s * s).sum();
+            let rms = (energy / w.len() as f64).sqrt();
+            let k = 2.0 * (2.0 * std::f64::consts::PI * 440.0 / 8000.0).cos();
+            let (mut s1, mut s2) = (0.0, 0.0);
+            for &x in w {
+                let s0 = x + k * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            let power = s1 * s1 + s2 * s2 - k * s1 * s2;
+            let share = if energy > 0.0 {
+                2.0 * power / (energy * w.len() as f64)
+            } else {
+                0.0
+            };
+            (rms, share)
+        })
+        .collect()
+}
