@@ -276,6 +276,46 @@ mod cases {
         );
     }
 
+    /// The complaints' history and the audit log refuse UPDATE and DELETE
+    /// from plain SQL, as the answers do; appending still works.
+    pub async fn histories_are_append_only(store: &Store, url: &str) {
+        let r = response(store).await;
+        store
+            .log_change(&carecall::store::NewAuditEntry {
+                actor: "admin",
+                action: "campaign.start",
+                target: Some("c-1"),
+                detail: None,
+                remote: None,
+            })
+            .await
+            .unwrap();
+        let mut db = AnyConnection::connect(url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO complaint_events (id, response_id, seq, unit_code, action, note, actor, \
+             created_at) VALUES ('e1', $1, 1, NULL, 'opened', NULL, 'system', 0)",
+        )
+        .bind(r.as_str())
+        .execute(&mut db)
+        .await
+        .unwrap();
+        for sql in [
+            "UPDATE audit_log SET actor = 'someone-else'",
+            "DELETE FROM audit_log",
+            "UPDATE complaint_events SET action = 'resolved'",
+            "DELETE FROM complaint_events",
+        ] {
+            let err = sqlx::query(sql).execute(&mut db).await.unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE actor = 'admin'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(n, 1);
+    }
+
     pub async fn rehashed_edit_breaks_the_next_link(store: &Store, url: &str) {
         ten_answers(store).await;
         let mut db = attacker(store, url).await;
@@ -424,6 +464,7 @@ both_backends!(
     edited_value_is_named,
     response_moved_to_another_dossier_is_found,
     edited_latest_table_is_found,
+    histories_are_append_only,
     rehashed_edit_breaks_the_next_link,
     deleted_last_row_is_found_by_the_head,
     deleted_middle_row_is_a_gap,
