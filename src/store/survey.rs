@@ -165,7 +165,7 @@ fn response_from_row(r: &AnyRow, op: &'static str) -> Result<ResponseRecord, Sto
     })
 }
 
-fn answer_from_row(r: &AnyRow, op: &'static str) -> Result<AnswerRecord, StoreError> {
+pub(super) fn answer_from_row(r: &AnyRow, op: &'static str) -> Result<AnswerRecord, StoreError> {
     let kind: String = col(r, op, "kind")?;
     Ok(AnswerRecord {
         id: AnswerId(col(r, op, "id")?),

@@ -17,7 +17,8 @@ mod lifecycle;
 pub use lifecycle::{ComplaintAction, ComplaintState, TransitionError, next_state, replay};
 
 use crate::store::error::classify;
-use crate::store::types::{AnswerId, AnswerKind, AnswerRecord, CallId, ResponseId, to_ms};
+use crate::store::survey::answer_from_row;
+use crate::store::types::{AnswerRecord, CallId, ResponseId, to_ms};
 use crate::store::{Store, StoreError, col, ts};
 
 /// The answer key of the complaint question in the 1022 dialplan.
@@ -351,26 +352,6 @@ fn complaint_from_row(
         answer: answer_from_row(r, op)?,
         call_started_at: ts(r, op, "c_started_at")?,
         updated_at: events.last().map(|e| e.created_at),
-    })
-}
-
-fn answer_from_row(r: &AnyRow, op: &'static str) -> Result<AnswerRecord, StoreError> {
-    let kind: String = col(r, op, "kind")?;
-    Ok(AnswerRecord {
-        id: AnswerId(col(r, op, "id")?),
-        response_id: ResponseId(col(r, op, "response_id")?),
-        key: col(r, op, "key")?,
-        revision: col(r, op, "revision")?,
-        kind: AnswerKind::parse(&kind).ok_or(StoreError::Corrupt { op, column: "kind" })?,
-        value: col(r, op, "value")?,
-        why: col(r, op, "why")?,
-        offset_ms: col(r, op, "offset_ms")?,
-        clip_path: col(r, op, "clip_path")?,
-        clip_seconds: col::<Option<i64>>(r, op, "clip_ms")?.map(|ms| ms as f64 / 1000.0),
-        clip_sha256: col(r, op, "clip_sha256")?,
-        answered_at: ts(r, op, "answered_at")?,
-        changed_by: col(r, op, "changed_by")?,
-        change_reason: col(r, op, "change_reason")?,
     })
 }
 
