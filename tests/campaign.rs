@@ -86,7 +86,7 @@ fn start_campaign(api: &str, size: usize, max_concurrent: u32) -> String {
         "period_from": "2026-11-01", "period_to": "2026-11-30",
         "size": size, "daily_target": 50, "max_concurrent": max_concurrent,
         "calls_per_second": 5.0, "seed": 11,
-        "windows": {"weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "23:59"}]}
+        "windows": {"weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "24:00"}]}
     });
     let (st, created, _) = http(
         "POST",
@@ -262,7 +262,7 @@ fn campaign_samples_dials_and_completes_through_the_trunk() {
     let (_, list, _) = http("GET", &format!("{api}/api/v1/campaigns"), None);
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
 
-    let always = json!({"weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "23:59"}]});
+    let always = json!({"weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "24:00"}]});
     let spec = json!({
         "name": "Khảo sát tháng 11",
         "period_from": "2026-11-01", "period_to": "2026-11-30",

@@ -125,7 +125,7 @@ impl Serve {
             "period_from": "2026-11-01", "period_to": "2026-11-30",
             "size": size, "daily_target": 50, "max_concurrent": 2,
             "calls_per_second": 5.0, "seed": 11,
-            "windows": {"weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "23:59"}]}
+            "windows": {"weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "24:00"}]}
         });
         let (st, created) = self.http("POST", "/api/v1/campaigns", Some(&spec.to_string()));
         assert_eq!(st, 201, "{created}");

@@ -214,17 +214,31 @@ pub fn vietnam_public_holidays(year: i32) -> Vec<NaiveDate> {
 }
 
 /// `NaiveTime` as `"HH:MM"` (seconds accepted and written only when non-zero).
+/// `"24:00"` is the end of the day, so that a window can run to midnight
+/// (windows are `[start, end)` and `NaiveTime` has no 24:00).
 mod hhmm {
     use chrono::{NaiveTime, Timelike};
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
+    /// The last instant of a day, written and read as `24:00`.
+    pub const END_OF_DAY: NaiveTime = match NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999) {
+        Some(t) => t,
+        None => panic!("a valid time"),
+    };
+
     pub fn serialize<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        if *t == END_OF_DAY {
+            return s.serialize_str("24:00");
+        }
         let fmt = if t.second() == 0 { "%H:%M" } else { "%H:%M:%S" };
         s.collect_str(&t.format(fmt))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
         let text = String::deserialize(d)?;
+        if text == "24:00" {
+            return Ok(END_OF_DAY);
+        }
         NaiveTime::parse_from_str(&text, "%H:%M")
             .or_else(|_| NaiveTime::parse_from_str(&text, "%H:%M:%S"))
             .map_err(|_| D::Error::custom(format!("`{text}` is not a time of day like 07:30")))

@@ -314,3 +314,23 @@ fn the_policy_is_configured_in_minutes() {
         r#"{"busy":30,"no_answer":120,"failed":10,"no_input":120,"max_attempts":3}"#
     );
 }
+
+/// "24:00" ends a window at midnight: the last minute of the day is open
+/// (a window ending "23:59" left it closed), and it reads back as "24:00".
+#[test]
+fn a_window_can_run_to_midnight() {
+    let w: CallWindows = serde_json::from_value(serde_json::json!({
+        "weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "24:00"}]
+    }))
+    .unwrap();
+    assert!(w.is_open(vn(2026, 11, 23, 23, 59)));
+    assert!(w.is_open(vn(2026, 11, 24, 0, 0)));
+    let back = serde_json::to_value(&w).unwrap();
+    assert_eq!(back["weekly"][0]["end"], "24:00");
+    assert!(
+        serde_json::from_value::<CallWindows>(serde_json::json!({
+            "weekly": [{"days": ["Mon"], "start": "07:00", "end": "24:01"}]
+        }))
+        .is_err()
+    );
+}
