@@ -6,14 +6,21 @@
 #   scripts/test.sh                 everything
 #   scripts/test.sh -- FILTER...    extra arguments go to the test runner
 #
-# Env: RUST_TEST_THREADS (default 8: the peer tests mostly wait on 30-60 s calls),
-#      CARECALL_TEST_BIN (test another carecall binary), SKIP_INSTALL=1.
+# A failing step does not hide the others: fmt, clippy and the tests all run, every test
+# runs (--no-fail-fast), and the summary at the end names each step that failed.
+#
+# Env: RUST_TEST_THREADS (default: 2 per core; the peer tests mostly wait on 30-60 s calls
+#      and carry margins for a load average of 6), CARECALL_TEST_BIN (test another carecall
+#      binary), SKIP_INSTALL=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${1:-}" = "--" ] && shift
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 fail() { printf '\n\033[31mFAILED: %s\033[0m\n' "$*" >&2; exit 1; }
+# A check that fails is remembered and the run goes on, so one failure hides nothing.
+failed=()
+check_failed() { printf '\n\033[31mFAILED: %s\033[0m\n' "$*" >&2; failed+=("$*"); }
 
 # 1. Peers: sipp (sip-tester), sox (+ all formats), espeak-ng, baresip, PostgreSQL, tcpdump,
 #    and Debian's Chromium for the browser tests (driven over the DevTools protocol).
@@ -55,19 +62,24 @@ tests/peers/make-fixtures.sh || fail "tests/peers/make-fixtures.sh"
 
 # 3. Static checks.
 step "cargo fmt --check"
-cargo fmt --all -- --check || fail "formatting (run cargo fmt)"
+cargo fmt --all -- --check || check_failed "formatting (run cargo fmt)"
 step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings || fail "clippy"
+cargo clippy --all-targets -- -D warnings || check_failed "clippy"
 
 # 4. Tests: unit tests beside the code, then integration tests against the real peers.
-export RUST_TEST_THREADS=${RUST_TEST_THREADS:-8}
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-$(( 2 * $(nproc) ))}
 # The browser tests must not skip themselves here: Chromium was installed above.
 export CARECALL_REQUIRE_BROWSER=1
 if cargo nextest --version >/dev/null 2>&1; then
   step "cargo nextest run --all-targets"
-  cargo nextest run --all-targets --test-threads "$RUST_TEST_THREADS" "$@" || fail "tests"
+  cargo nextest run --all-targets --no-fail-fast --test-threads "$RUST_TEST_THREADS" "$@" || check_failed "tests"
 else
   step "cargo test --all-targets"
-  cargo test --all-targets "$@" || fail "tests"
+  cargo test --all-targets --no-fail-fast "$@" || check_failed "tests"
+fi
+if [ ${#failed[@]} -gt 0 ]; then
+  printf '\n\033[31mFAILED steps:\033[0m\n' >&2
+  printf '  - %s\n' "${failed[@]}" >&2
+  exit 1
 fi
 step "all green"
