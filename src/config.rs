@@ -15,15 +15,17 @@ use crate::number::NumberFormat;
 /// Errors while reading the configuration. Each names the file or key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // The cause is part of the message and deliberately not a `source`: with both,
+    // `anyhow`'s `{:#}` at the binary's edge printed it twice.
+    #[error("cannot read config file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("config file {path} is not valid TOML: {source}")]
+    #[error("config file {path} is not valid TOML: {cause}")]
     Parse {
         path: PathBuf,
-        source: Box<toml::de::Error>,
+        cause: Box<toml::de::Error>,
     },
     #[error(
         "environment variable {var} does not name a config key (expected CARECALL_<SECTION>_<KEY>)"
@@ -502,13 +504,13 @@ impl Config {
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
-    text.parse().map_err(|source| ConfigError::Parse {
+    text.parse().map_err(|cause| ConfigError::Parse {
         path: path.to_path_buf(),
-        source: Box::new(source),
+        cause: Box::new(cause),
     })
 }
 

@@ -35,6 +35,83 @@ pub enum DemoError {
         scenario: &'static str,
         source: CallError,
     },
+    #[error("cannot set up the demo login: {0}")]
+    Login(String),
+    #[error("serving the pages failed: {0}")]
+    Serve(#[from] crate::serve::ServeFailed),
+}
+
+/// The login `carecall demo --serve` creates (an administrator of the demo database).
+pub const DEMO_USER: &str = "demo";
+
+/// `carecall demo --serve`: keeps the demo's database up behind the pages and
+/// the API on `http_bind`, with the simulated phone as the trunk, so that the
+/// calls just placed can be reviewed and a campaign created in the pages dials
+/// the simulated citizen, until `stop`. Prints the address and a fresh password
+/// for [`DEMO_USER`] through `announce`.
+pub async fn serve(
+    dir: &Path,
+    http_bind: &str,
+    stop: tokio_util::sync::CancellationToken,
+    announce: impl Fn(String),
+) -> Result<(), DemoError> {
+    std::fs::create_dir_all(dir).map_err(|source| DemoError::Dir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let phone = Phone::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let mut cfg = config(dir, phone.local_addr());
+    cfg.http.bind = http_bind.to_string();
+    cfg.dialer.units_file = repo_path("data/units.csv");
+    let svc = std::sync::Arc::new(crate::setup::services(cfg).await?);
+    for d in dossiers() {
+        svc.store.upsert_dossier(&d).await?;
+    }
+    let password = demo_login(&svc.store).await?;
+    announce(format!(
+        "Pages: http://{http_bind}/  login: {DEMO_USER}  password: {password}\n\
+         Campaigns created there dial the simulated phone on {}. Ctrl-C stops.",
+        phone.local_addr()
+    ));
+    let served = crate::serve::run(svc.clone(), stop).await;
+    svc.agent.shutdown();
+    phone.shutdown().await;
+    served.map_err(Into::into)
+}
+
+/// Creates [`DEMO_USER`] (or gives it a new password) and returns the password:
+/// a random one each time, since the pages listen on the network.
+async fn demo_login(store: &crate::store::Store) -> Result<String, DemoError> {
+    let password = hex::encode(rand::random::<[u8; 8]>());
+    let hash =
+        crate::auth::hash_password(&password).map_err(|e| DemoError::Login(e.to_string()))?;
+    let existing = store
+        .users()
+        .await?
+        .into_iter()
+        .find(|u| u.username == DEMO_USER);
+    match existing {
+        Some(u) => {
+            let change = crate::store::UserChange {
+                password_hash: Some(&hash),
+                disabled: Some(false),
+                ..Default::default()
+            };
+            store.update_user(&u.id, &change).await?;
+        }
+        None => {
+            store
+                .create_user(&crate::store::NewUser {
+                    username: DEMO_USER,
+                    display_name: "Quản trị (demo)",
+                    password_hash: &hash,
+                    role: "admin",
+                    unit_code: None,
+                })
+                .await?;
+        }
+    }
+    Ok(password)
 }
 
 /// One demo call: what the simulated citizen does and who is called.

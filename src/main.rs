@@ -78,6 +78,13 @@ enum Command {
         /// Working directory for the demo's database and recordings.
         #[arg(long, default_value = "demo-data")]
         dir: PathBuf,
+        /// Then keep the pages up on the demo database (a login is printed), with
+        /// the simulated phone as the trunk for campaigns, until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+        /// Where the pages listen with --serve.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: String,
     },
 }
 
@@ -109,20 +116,107 @@ async fn campaign_cmd(
             println!("{}", serde_json::to_string(&created)?);
             Ok(ExitCode::SUCCESS)
         }
-        CampaignCmd::List => {
+        CampaignCmd::List { json } => {
+            let mut rows = Vec::new();
             for c in store.campaigns().await? {
                 let progress = store.campaign_progress(&c.id).await?;
-                println!(
-                    "{}",
-                    serde_json::json!({"campaign": c, "progress": progress})
-                );
+                rows.push((c, progress));
+            }
+            if json {
+                for (c, progress) in &rows {
+                    println!("{}", campaign_json(c, progress));
+                }
+            } else {
+                print!("{}", campaign_table(&rows));
             }
             Ok(ExitCode::SUCCESS)
         }
         CampaignCmd::Start { id } => set(id, CampaignStatus::Running).await,
         CampaignCmd::Pause { id } => set(id, CampaignStatus::Paused).await,
+        CampaignCmd::Resume { id } => set(id, CampaignStatus::Running).await,
         CampaignCmd::Stop { id } => set(id, CampaignStatus::Stopped).await,
     }
+}
+
+/// A campaign as JSON with its stored rules parsed (they are kept as JSON text),
+/// so that `jq` reads `.policy.windows` rather than a string to decode again.
+fn campaign_json(
+    c: &carecall::store::CampaignRecord,
+    progress: &carecall::store::CampaignProgress,
+) -> serde_json::Value {
+    let policy = carecall::campaign::policy::CampaignPolicy::from_record(c)
+        .map(|p| serde_json::json!(p))
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
+    let mut campaign = serde_json::json!(c);
+    if let Some(obj) = campaign.as_object_mut() {
+        for key in ["rule_json", "windows_json", "retry_json", "quotas_json"] {
+            obj.remove(key);
+        }
+    }
+    serde_json::json!({ "campaign": campaign, "policy": policy, "progress": progress })
+}
+
+/// The campaigns as an aligned text table: id, status, mode, period, done/total.
+fn campaign_table(
+    rows: &[(
+        carecall::store::CampaignRecord,
+        carecall::store::CampaignProgress,
+    )],
+) -> String {
+    let mut lines = vec![[
+        "ID".to_string(),
+        "STATUS".into(),
+        "MODE".into(),
+        "PERIOD".into(),
+        "DONE/TARGETS".into(),
+        "ATTEMPTS".into(),
+        "NAME".into(),
+    ]];
+    for (c, p) in rows {
+        lines.push([
+            c.id.to_string(),
+            c.status.to_string(),
+            c.mode.to_string(),
+            local_period(c),
+            format!("{}/{}", p.done, p.total()),
+            p.attempts.to_string(),
+            c.name.clone(),
+        ]);
+    }
+    let mut widths = [0usize; 7];
+    for line in &lines {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for line in &lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    if rows.is_empty() {
+        out.push_str("(no campaigns yet: `carecall campaign create SPEC.json`)\n");
+    }
+    out
+}
+
+/// The campaign's period as the days its creator chose, in its time zone (the
+/// end is stored as the next day's midnight, exclusive).
+fn local_period(c: &carecall::store::CampaignRecord) -> String {
+    let tz = carecall::campaign::policy::CampaignPolicy::from_record(c)
+        .map(|p| p.windows.tz)
+        .unwrap_or(chrono_tz::Asia::Ho_Chi_Minh);
+    let last = c.period_to - chrono::Duration::milliseconds(1);
+    format!(
+        "{}..{}",
+        c.period_from.with_timezone(&tz).format("%d/%m/%Y"),
+        last.with_timezone(&tz).format("%d/%m/%Y")
+    )
 }
 
 /// Ctrl-C or SIGTERM (systemd, docker stop).
@@ -310,19 +404,35 @@ enum UserCmd {
 
 #[derive(Subcommand)]
 enum CampaignCmd {
-    /// Draw the sample and create the campaign from a JSON spec (see README).
+    /// Draw the sample and create the campaign (as a draft) from a JSON spec (see README).
     Create {
+        /// The campaign spec: a JSON file with name, period_from, period_to, size, units…
         spec: PathBuf,
     },
-    /// List campaigns with their progress.
-    List,
+    /// List campaigns with their progress: a table, or one JSON object per line with --json.
+    List {
+        /// One JSON object per campaign (its stored rules as JSON, not strings).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start dialling a draft campaign.
     Start {
+        /// The campaign's id (from `campaign create` or `campaign list`).
         id: String,
     },
+    /// Stop dialling for now; `resume` goes on where it stopped.
     Pause {
+        /// The campaign's id.
         id: String,
     },
+    /// Resume a paused campaign.
+    Resume {
+        /// The campaign's id.
+        id: String,
+    },
+    /// End the campaign for good: no target is dialled again.
     Stop {
+        /// The campaign's id.
         id: String,
     },
 }
@@ -465,11 +575,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tokio::signal::ctrl_c().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { dir } => {
+        Command::Demo { dir, serve, http } => {
             carecall::demo::run(&dir).await?;
+            if serve {
+                let stop = tokio_util::sync::CancellationToken::new();
+                tokio::spawn({
+                    let stop = stop.clone();
+                    async move {
+                        shutdown_signal().await;
+                        stop.cancel();
+                    }
+                });
+                carecall::demo::serve(&dir, &http, stop, |line| println!("{line}")).await?;
+            } else {
+                println!(
+                    "To review these calls in the pages: carecall demo --serve --dir {}",
+                    dir.display()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The new user's password: asked for without echo on a terminal (twice, so a
+/// typo is not stored), else one line of stdin (scripts).
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+        anyhow::ensure!(
+            first == again,
+            "the two passwords differ; nothing was saved"
+        );
+        anyhow::ensure!(
+            !first.is_empty(),
+            "the password is empty; nothing was saved"
+        );
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 async fn user_cmd(store: &carecall::store::Store, action: UserCmd) -> anyhow::Result<ExitCode> {
@@ -484,13 +634,7 @@ async fn user_cmd(store: &carecall::store::Store, action: UserCmd) -> anyhow::Re
         } => {
             let password = match password {
                 Some(p) => p,
-                None => {
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .read_line(&mut line)
-                        .context("reading the password from stdin")?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
+                None => read_password()?,
             };
             let body = NewUserBody {
                 username,

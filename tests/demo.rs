@@ -143,3 +143,78 @@ async fn the_phone_rejects_and_declines() {
     phone.shutdown().await;
     assert_eq!(phone.active_calls(), 0, "every call of the phone ended");
 }
+
+/// `carecall demo --serve`: the demo database stays up behind the pages, with
+/// a printed login that works (and only that one), until stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_keeps_the_pages_up_with_a_printed_login() {
+    let dir = std::env::temp_dir().join(format!("carecall-demo-serve-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // Not spawned: serve's future is not `Send` (sqlx's `Any` driver); the
+    // client below runs beside it on this task.
+    let serving = demo::serve(&dir, &bind, stop.clone(), move |line| {
+        tx.send(line).ok();
+    });
+    let client = async {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
+            .await
+            .expect("the login is printed")
+            .unwrap();
+        let password = line
+            .split("password: ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no password in {line:?}"))
+            .to_string();
+        assert!(line.contains(&format!("http://{bind}/")), "{line}");
+        // The HTTP task may still be binding when the line is printed.
+        let mut status = String::new();
+        for _ in 0..100 {
+            status = login(&bind, &password).await;
+            if status == "200" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, "200", "the printed login works");
+        assert_eq!(
+            login(&bind, "not-the-password").await,
+            "401",
+            "another password does not"
+        );
+        stop.cancel();
+    };
+    let (served, ()) = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        tokio::join!(serving, client)
+    })
+    .await
+    .expect("serve stops when asked");
+    served.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// POSTs a login for the demo user; returns the HTTP status.
+async fn login(bind: &str, password: &str) -> String {
+    let body = serde_json::json!({ "username": demo::DEMO_USER, "password": password });
+    let url = format!("http://{bind}/api/v1/session");
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST"])
+            .args(["-H", "content-type: application/json", "--data-binary"])
+            .arg(body.to_string())
+            .arg(url)
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    })
+    .await
+    .unwrap()
+}

@@ -194,6 +194,25 @@ async fn play_and_seek(b: &mut cdp::Browser) {
         .await;
 }
 
+/// The waveform is drawn (pixels of the citizen's colour on the canvas, not
+/// only the background) and the clip players know their duration before
+/// anyone presses play (they showed 0:00).
+async fn waveform_and_clips_drawn(b: &mut cdp::Browser) {
+    b.wait_for(
+        "(() => { const c = document.getElementById('waveform'); \
+         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+         let n = 0; for (let i = 0; i < d.length; i += 4) \
+           if (d[i] === 0x7f && d[i + 1] === 0xb3 && d[i + 2] === 0xff) n++; \
+         return n > 2000; })()",
+    )
+    .await;
+    b.wait_for(
+        "[...document.querySelectorAll('audio.clip')].length > 0 && \
+         [...document.querySelectorAll('audio.clip')].every(a => a.duration > 1.5 && a.duration < 2.5)",
+    )
+    .await;
+}
+
 /// Fetches `url_js` (a JS expression) in the page, with the session cookie,
 /// and returns the first two bytes as text and the length.
 async fn download(b: &mut cdp::Browser, url_js: &str) -> (String, u64) {
@@ -407,6 +426,7 @@ async fn a_supervisor_day_in_the_browser() {
         json!(["0:02", "0:05", "0:09"])
     );
     play_and_seek(&mut b).await;
+    waveform_and_clips_drawn(&mut b).await;
     assert_eq!(
         b.eval("document.getElementById('player').getAttribute('src')")
             .await

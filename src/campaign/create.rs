@@ -126,7 +126,9 @@ pub async fn create(
         do_not_call: store.do_not_call_numbers().await?,
         last_surveyed: store.last_surveyed(&phones).await?,
     };
-    let seed = spec.seed.unwrap_or_else(rand::random);
+    let seed = spec
+        .seed
+        .unwrap_or_else(|| rand::random::<u64>() & MAX_SEED);
     let sample: Sample = sampling::draw(&candidates, &rule, &exclusions, &units, seed, now);
     let policy = CampaignPolicy {
         windows,
@@ -179,8 +181,18 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// The largest seed: 2^53 − 1. Browsers and most JSON clients read numbers as
+/// IEEE doubles, so a larger seed would come back rounded and re-draw another
+/// sample than the one audited.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
 fn validate(spec: &CampaignSpec) -> Result<(), CreateError> {
     let bad = |m: &str| Err(CreateError::Invalid(m.to_string()));
+    if spec.seed.is_some_and(|s| s > MAX_SEED) {
+        return bad(
+            "seed must be at most 9007199254740991 (2^53 - 1), the largest integer JSON clients keep exactly",
+        );
+    }
     if spec.name.trim().is_empty() {
         return bad("name is empty");
     }
@@ -271,7 +283,7 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused_with_a_reason() {
-        let cases: [(Breaker, &str); 6] = [
+        let cases: [(Breaker, &str); 7] = [
             (|s| s.name = " ".into(), "name"),
             (
                 |s| s.period_to = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
@@ -281,6 +293,7 @@ mod tests {
             (|s| s.calls_per_second = 0.0, "calls_per_second"),
             (|s| s.mode = "robot".into(), "mode"),
             (|s| s.dialplan = Some(" ".into()), "dialplan"),
+            (|s| s.seed = Some(MAX_SEED + 1), "seed"),
         ];
         for (break_it, word) in cases {
             let mut s = spec();
@@ -292,5 +305,21 @@ mod tests {
             "name": "x", "period_from": "2026-11-01", "period_to": "2026-11-30", "size": 1, "sise": 2
         }));
         assert!(unknown.is_err(), "unknown fields are errors");
+    }
+
+    #[test]
+    fn seeds_survive_a_round_trip_through_a_double() {
+        let mut s = spec();
+        s.seed = Some(MAX_SEED);
+        validate(&s).unwrap();
+        assert_eq!(
+            MAX_SEED as f64 as u64, MAX_SEED,
+            "JSON clients keep it exactly"
+        );
+        assert_ne!(
+            (MAX_SEED + 2) as f64 as u64,
+            MAX_SEED + 2,
+            "one beyond is rounded"
+        );
     }
 }

@@ -37,13 +37,19 @@
   let peaks = null;
   const duration = () => player.duration || parseFloat(canvas.dataset.seconds) || 0;
 
-  // Accepts {channels: [{min: [..], max: [..]}, ..]} or {peaks: [[min, max], ..]}
-  // per channel, values in -1..1 or in 16-bit sample units.
+  // The API's shape (media/waveform.rs, after BBC audiowaveform): {bits, peaks:
+  // [{data: [min0, max0, min1, max1, ..]}, ..]}, one entry per channel, values
+  // in sample units of `bits` bits.
   function channelsOf(json) {
-    const chans = json.channels || (json.peaks ? [json.peaks] : []);
-    return chans.map((c) => {
-      if (Array.isArray(c)) return { min: c.map((p) => p[0]), max: c.map((p) => p[1]) };
-      return { min: c.min || [], max: c.max || [] };
+    const full = Math.pow(2, (json.bits || 16) - 1);
+    return (json.peaks || []).map((c) => {
+      const data = c.data || [];
+      const min = [], max = [];
+      for (let i = 0; i + 1 < data.length; i += 2) {
+        min.push(data[i] / full);
+        max.push(data[i + 1] / full);
+      }
+      return { min, max };
     });
   }
 
@@ -56,12 +62,11 @@
       const colours = ["#7fb3ff", "#9be3a6"];
       peaks.forEach((c, i) => {
         const n = c.max.length;
-        const scale = Math.max(1, ...c.max.map(Math.abs), ...c.min.map(Math.abs)) > 1.5 ? 32768 : 1;
         const mid = lane * i + lane / 2;
         ctx.fillStyle = colours[i % colours.length];
         for (let x = 0; x < n; x++) {
-          const top = mid - (c.max[x] / scale) * (lane / 2);
-          const bottom = mid - (c.min[x] / scale) * (lane / 2);
+          const top = mid - c.max[x] * (lane / 2);
+          const bottom = mid - c.min[x] * (lane / 2);
           ctx.fillRect((x * w) / n, top, Math.max(1, w / n), Math.max(1, bottom - top));
         }
       });
