@@ -219,6 +219,20 @@ fn local_period(c: &carecall::store::CampaignRecord) -> String {
     )
 }
 
+/// `carecall call` on a machine where `carecall serve` holds the configured SIP
+/// port: the call takes a free port on the same address instead of failing
+/// (the trunk answers to the Via/Contact, so any local port works; its calls
+/// are stamped with its own instance, so neither process ends the other's).
+fn beside_a_running_serve(config: &mut Config) {
+    let Ok(bind) = config.sip_bind() else { return };
+    if bind.port() == 0 || std::net::UdpSocket::bind(bind).is_ok() {
+        return;
+    }
+    let free = std::net::SocketAddr::new(bind.ip(), 0);
+    eprintln!("carecall: SIP port {bind} is in use (a running serve?); this call uses a free port");
+    config.sip.bind = free.to_string();
+}
+
 /// Ctrl-C or SIGTERM (systemd, docker stop).
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -464,7 +478,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dossier,
             repeat,
         } => {
-            let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+            let mut config =
+                Config::load(cli.config.as_deref()).context("loading configuration")?;
+            beside_a_running_serve(&mut config);
             let dialplan = dialplan.unwrap_or_else(|| config.ivr.default_dialplan.clone());
             let svc = Arc::new(carecall::setup::services(config).await?);
             let request = CallRequest {
@@ -479,6 +495,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 call_many(&svc, request, repeat).await?
             };
             svc.agent.shutdown();
+            svc.store.end_own_instance().await;
             Ok(code)
         }
         Command::Serve => {
@@ -494,6 +511,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             carecall::serve::run(svc.clone(), stop).await?;
             svc.agent.shutdown();
+            svc.store.end_own_instance().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { what } => {

@@ -14,7 +14,7 @@ use crate::sip::agent::{OutboundOnly, RequestHandler, SipAgent, SipError};
 use crate::sip::registrar::{Registrar, RegistrarHandler, RegistrarSettings};
 use crate::sip::registration::{self, RegistrationState};
 use crate::sip::uac::TrunkRoute;
-use crate::store::{Store, StoreError};
+use crate::store::{Instance, Liveness, Store, StoreError};
 use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,15 +31,62 @@ pub enum SetupError {
     PublicAddr(String),
 }
 
-pub async fn services(config: Config) -> Result<CallServices, SetupError> {
-    let store = Store::connect(&config.database.url).await?;
-    let interrupted = store.mark_interrupted().await?;
+/// How often a process tells the database it is alive.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A process silent this long is gone (a crashed node elsewhere): six missed
+/// heartbeats, so a slow database does not end another node's live calls.
+const GONE_AFTER_SECS: i64 = 60;
+
+/// Marks interrupted the calls left in progress by processes that are gone
+/// (never a live node's); returns how many.
+async fn mark_gone_calls(store: &Store, host: &str) -> Result<u64, StoreError> {
+    let live = Liveness {
+        now: chrono::Utc::now(),
+        stale_after: chrono::Duration::seconds(GONE_AFTER_SECS),
+        host,
+        pid_alive: &crate::store::pid_alive,
+    };
+    let interrupted = store.mark_interrupted(&live).await?;
     if interrupted > 0 {
         warn!(
             interrupted,
             "calls left in progress by a stopped process marked interrupted"
         );
     }
+    Ok(interrupted)
+}
+
+/// Keeps this process's instance alive and, on the way, ends the calls of
+/// nodes that died since (their dialogs are gone with them), until the store
+/// is closed.
+async fn heartbeat_loop(store: Store, instance: Instance) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if store.is_closed() {
+            return;
+        }
+        if let Err(e) = store.heartbeat(&instance, chrono::Utc::now()).await {
+            warn!(error = %e, "instance heartbeat failed");
+            continue;
+        }
+        if let Err(e) = mark_gone_calls(&store, &instance.host).await {
+            warn!(error = %e, "could not end the calls of stopped processes");
+        }
+    }
+}
+
+pub async fn services(config: Config) -> Result<CallServices, SetupError> {
+    let store = Store::connect(&config.database.url).await?;
+    let instance = Instance::this_process(&crate::serve::node_name(&config.dialer.node));
+    store
+        .register_instance(&instance, chrono::Utc::now())
+        .await?;
+    mark_gone_calls(&store, &instance.host).await?;
+    tokio::spawn(heartbeat_loop(store.clone(), instance.clone()));
+    let store = store.for_instance(&instance);
     if let Err(e) = std::fs::create_dir_all(&config.recordings.dir) {
         warn!(error = %e, dir = %config.recordings.dir.display(), "cannot create the recordings directory");
     }

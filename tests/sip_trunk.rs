@@ -206,6 +206,33 @@ fn busy_486() {
     );
 }
 
+/// `carecall call` beside a running `serve` (here: a socket holding the
+/// configured SIP port) places its call from a free port instead of failing.
+#[test]
+fn a_call_beside_a_running_serve_takes_a_free_sip_port() {
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap();
+    let dir = test_dir("busy_port_taken");
+    let mut sipp = Sipp::start(&dir, "uas_busy.xml", &[], Transport::Udp);
+    let config = CarecallConfig::new(&sipp.trunk_uri()).write(&dir);
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "bind = \"127.0.0.1:0\"",
+        &format!("bind = \"{taken}\""),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let run = carecall_call(&dir, &config, TARGET, &[], SHORT_TIMEOUT);
+    let peer = sipp.wait(Duration::from_secs(15));
+    expect_outcome(&run, "busy", &[Some(486)]);
+    assert!(peer.passed(), "sipp: {}", peer.describe());
+    assert!(
+        run.stderr.contains(&format!("SIP port {taken} is in use")),
+        "{}",
+        run.describe()
+    );
+    drop(holder);
+}
+
 #[test]
 fn declined_603_is_rejected() {
     unanswered(

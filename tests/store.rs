@@ -10,8 +10,8 @@ mod both_backends;
 use std::time::{Duration, Instant};
 
 use carecall::store::{
-    AnswerKind, CallId, CallOutcome, Dossier, NewAnswer, NewCall, NewRecording, ResponseId, Store,
-    StoreError, StoreOptions, disposition, response_status,
+    AnswerKind, CallId, CallOutcome, Dossier, Instance, Liveness, NewAnswer, NewCall, NewRecording,
+    ResponseId, Store, StoreError, StoreOptions, disposition, response_status,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -322,7 +322,7 @@ mod cases {
             .await
             .unwrap();
 
-        assert_eq!(store.mark_interrupted().await.unwrap(), 1);
+        assert_eq!(store.mark_interrupted(&nobody_alive()).await.unwrap(), 1);
         let s = store.call_summary(&killed).await.unwrap().unwrap();
         assert_eq!(s.call.disposition, disposition::INTERRUPTED);
         assert_eq!(s.call.ended_at, None);
@@ -333,7 +333,100 @@ mod cases {
         let other = store.call_summary(&done).await.unwrap().unwrap().call;
         assert_eq!(other.disposition, disposition::BUSY);
 
-        assert_eq!(store.mark_interrupted().await.unwrap(), 0);
+        assert_eq!(store.mark_interrupted(&nobody_alive()).await.unwrap(), 0);
+    }
+
+    fn nobody_alive() -> Liveness<'static> {
+        Liveness {
+            now: chrono::Utc::now(),
+            stale_after: chrono::Duration::seconds(60),
+            host: "here",
+            pid_alive: &|_| false,
+        }
+    }
+
+    /// A process starting up ends only the calls of processes that are gone:
+    /// another node's live calls and its own host's running processes' calls
+    /// stay in progress (issue 10: a second node marked every live call).
+    pub async fn only_gone_processes_calls_are_interrupted(store: &Store, _url: &str) {
+        let now = chrono::Utc::now();
+        let instance = |name: &str, host: &str, pid: u32| Instance {
+            id: format!("inst-{name}"),
+            node: name.to_string(),
+            host: host.to_string(),
+            pid,
+        };
+        let other_node = instance("b", "host-b", 7);
+        let stale_node = instance("c", "host-c", 7);
+        let killed_here = instance("killed", "here", 4242);
+        let running_here = instance("running", "here", 1);
+        for (i, heartbeat) in [
+            (&other_node, now),
+            (&stale_node, now - chrono::Duration::seconds(120)),
+            (&killed_here, now),
+            (&running_here, now),
+        ] {
+            store.register_instance(i, heartbeat).await.unwrap();
+        }
+        let mut calls = Vec::new();
+        for (n, i) in [&other_node, &stale_node, &killed_here, &running_here]
+            .into_iter()
+            .enumerate()
+        {
+            let id = store
+                .for_instance(i)
+                .start_call(&new_call(None, n as i64))
+                .await
+                .unwrap();
+            calls.push(id);
+        }
+        let legacy = store.start_call(&new_call(None, 9)).await.unwrap();
+        let live = Liveness {
+            now,
+            stale_after: chrono::Duration::seconds(60),
+            host: "here",
+            pid_alive: &|pid| pid == 1,
+        };
+        assert_eq!(store.mark_interrupted(&live).await.unwrap(), 3);
+        let state = |id: &CallId| {
+            let id = id.clone();
+            async move {
+                store
+                    .call_summary(&id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .call
+                    .disposition
+            }
+        };
+        assert_eq!(
+            state(&calls[0]).await,
+            disposition::IN_PROGRESS,
+            "live node"
+        );
+        assert_eq!(
+            state(&calls[1]).await,
+            disposition::INTERRUPTED,
+            "stale node"
+        );
+        assert_eq!(
+            state(&calls[2]).await,
+            disposition::INTERRUPTED,
+            "killed here"
+        );
+        assert_eq!(
+            state(&calls[3]).await,
+            disposition::IN_PROGRESS,
+            "running here"
+        );
+        assert_eq!(
+            state(&legacy).await,
+            disposition::INTERRUPTED,
+            "no instance"
+        );
+        // The gone instances are forgotten; a second pass changes nothing.
+        assert_eq!(store.mark_interrupted(&live).await.unwrap(), 0);
     }
 
     pub async fn do_not_call_round_trip(store: &Store, _url: &str) {
@@ -399,6 +492,7 @@ both_backends!(
     unknown_parents_are_refused,
     recordings_round_trip,
     mark_interrupted_keeps_answers,
+    only_gone_processes_calls_are_interrupted,
     do_not_call_round_trip,
     recent_calls_newest_first,
     second_connect_reruns_migrations_harmlessly,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 
 use super::error::classify;
-use super::types::{CallId, CallOutcome, CallRecord, NewCall, disposition, response_status, to_ms};
+use super::types::{CallId, CallOutcome, CallRecord, NewCall, disposition, to_ms};
 use super::{Store, StoreError, col, ts, ts_opt, unsigned};
 
 impl Store {
@@ -14,7 +14,7 @@ impl Store {
         let id = c.id.clone().unwrap_or_else(CallId::new_v4);
         sqlx::query(
             "INSERT INTO calls (id, dossier_code, sip_call_id, destination, caller_id, dialplan, \
-             started_at, disposition) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             started_at, disposition, instance_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id.as_str())
         .bind(c.dossier_code.as_deref())
@@ -24,6 +24,7 @@ impl Store {
         .bind(&c.dialplan)
         .bind(to_ms(c.started_at))
         .bind(disposition::IN_PROGRESS)
+        .bind(self.instance.as_deref())
         .execute(&self.pool)
         .await
         .map_err(|e| classify(OP, e))?;
@@ -73,37 +74,6 @@ impl Store {
         .await
         .map_err(|e| classify(OP, e))?;
         expect_one(OP, id, done.rows_affected())
-    }
-
-    /// At startup: calls left `in_progress` by a killed process become
-    /// `interrupted` (their open survey responses too). Answers are untouched.
-    /// `ended_at` stays empty: when the call really ended is unknown.
-    /// Returns the number of calls marked.
-    pub async fn mark_interrupted(&self) -> Result<u64, StoreError> {
-        const OP: &str = "mark_interrupted";
-        let mut tx = self.pool.begin().await.map_err(|e| classify(OP, e))?;
-        sqlx::query(
-            "UPDATE survey_responses SET status = $1 WHERE status = $2 AND call_id IN \
-             (SELECT id FROM calls WHERE disposition = $3)",
-        )
-        .bind(response_status::INTERRUPTED)
-        .bind(response_status::IN_PROGRESS)
-        .bind(disposition::IN_PROGRESS)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(OP, e))?;
-        let done = sqlx::query(
-            "UPDATE calls SET disposition = $1, \
-             end_reason = COALESCE(end_reason, 'process stopped during the call') \
-             WHERE disposition = $2",
-        )
-        .bind(disposition::INTERRUPTED)
-        .bind(disposition::IN_PROGRESS)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(OP, e))?;
-        tx.commit().await.map_err(|e| classify(OP, e))?;
-        Ok(done.rows_affected())
     }
 }
 

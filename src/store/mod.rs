@@ -26,6 +26,7 @@ mod connect;
 mod dossiers;
 mod error;
 mod files;
+mod instances;
 mod operators;
 mod recordings;
 mod reports;
@@ -48,6 +49,7 @@ pub use campaign_types::{
 };
 pub use connect::{Backend, StoreOptions};
 pub use error::{StoreError, redact_url};
+pub use instances::{Instance, Liveness, pid_alive, this_host};
 pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
 pub use sampling::DossierFilter;
 pub use types::{
@@ -66,6 +68,8 @@ use sqlx::{Any, AnyPool, Row};
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The process instance whose calls this handle records (see `instances`).
+    instance: Option<std::sync::Arc<str>>,
 }
 
 impl Store {
@@ -78,7 +82,11 @@ impl Store {
     /// [`Store::connect`] with explicit timeouts and pool size.
     pub async fn connect_with(url: &str, opts: &StoreOptions) -> Result<Store, StoreError> {
         let (pool, backend) = connect::open(url, opts).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            instance: None,
+        })
     }
 
     /// Which database this store talks to.
@@ -89,6 +97,11 @@ impl Store {
     /// Closes every pooled connection (SQLite then checkpoints its WAL).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// After [`Store::close`]: background loops holding a handle stop.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
     }
 }
 
