@@ -56,9 +56,11 @@ impl Store {
         expect_one(OP, id, done.rows_affected())
     }
 
-    /// Records how the call ended.
+    /// Records how the call ended, and seals the call into the audit chain
+    /// in the same transaction (`seals.rs`).
     pub async fn finish_call(&self, id: &CallId, f: &CallOutcome) -> Result<(), StoreError> {
         const OP: &str = "finish_call";
+        let (mut tx, locked) = self.begin_link(OP).await?;
         let done = sqlx::query(
             "UPDATE calls SET disposition = $1, sip_code = $2, reason = $3, end_reason = $4, \
              ended_at = $5 WHERE id = $6",
@@ -69,41 +71,56 @@ impl Store {
         .bind(f.end_reason.as_deref())
         .bind(to_ms(f.ended_at))
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| classify(OP, e))?;
-        expect_one(OP, id, done.rows_affected())
+        expect_one(OP, id, done.rows_affected())?;
+        self.commit_seal(tx, locked, id, OP).await
     }
 
     /// At startup: calls left `in_progress` by a killed process become
-    /// `interrupted` (their open survey responses too). Answers are untouched.
-    /// `ended_at` stays empty: when the call really ended is unknown.
-    /// Returns the number of calls marked.
+    /// `interrupted` (their open survey responses too), each sealed into the
+    /// audit chain. Answers are untouched. `ended_at` stays empty: when the
+    /// call really ended is unknown. Returns the number of calls marked.
     pub async fn mark_interrupted(&self) -> Result<u64, StoreError> {
         const OP: &str = "mark_interrupted";
-        let mut tx = self.pool.begin().await.map_err(|e| classify(OP, e))?;
-        sqlx::query(
-            "UPDATE survey_responses SET status = $1 WHERE status = $2 AND call_id IN \
-             (SELECT id FROM calls WHERE disposition = $3)",
-        )
-        .bind(response_status::INTERRUPTED)
-        .bind(response_status::IN_PROGRESS)
-        .bind(disposition::IN_PROGRESS)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(OP, e))?;
-        let done = sqlx::query(
-            "UPDATE calls SET disposition = $1, \
-             end_reason = COALESCE(end_reason, 'process stopped during the call') \
-             WHERE disposition = $2",
-        )
-        .bind(disposition::INTERRUPTED)
-        .bind(disposition::IN_PROGRESS)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(OP, e))?;
-        tx.commit().await.map_err(|e| classify(OP, e))?;
-        Ok(done.rows_affected())
+        let rows = sqlx::query("SELECT id FROM calls WHERE disposition = $1")
+            .bind(disposition::IN_PROGRESS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let mut marked = 0;
+        for r in &rows {
+            let id = CallId(col(r, OP, "id")?);
+            let (mut tx, locked) = self.begin_link(OP).await?;
+            sqlx::query(
+                "UPDATE survey_responses SET status = $1 WHERE status = $2 AND call_id = $3",
+            )
+            .bind(response_status::INTERRUPTED)
+            .bind(response_status::IN_PROGRESS)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(OP, e))?;
+            let done = sqlx::query(
+                "UPDATE calls SET disposition = $1, \
+                 end_reason = COALESCE(end_reason, 'process stopped during the call') \
+                 WHERE id = $2 AND disposition = $3",
+            )
+            .bind(disposition::INTERRUPTED)
+            .bind(id.as_str())
+            .bind(disposition::IN_PROGRESS)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(OP, e))?;
+            if done.rows_affected() == 0 {
+                // Finished meanwhile by its own (still running) writer.
+                continue;
+            }
+            self.commit_seal(tx, locked, &id, OP).await?;
+            marked += 1;
+        }
+        Ok(marked)
     }
 }
 
