@@ -297,10 +297,7 @@ async fn audit_verify(config: &Config) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string(&report)?);
     if let Some(link) = &report.first_broken {
         let named = match (&link.answer_id, &link.call_id) {
-            (Some(a), _) => format!(
-                " (answer {a}, key {})",
-                link.key.as_deref().unwrap_or("-")
-            ),
+            (Some(a), _) => format!(" (answer {a}, key {})", link.key.as_deref().unwrap_or("-")),
             (None, Some(c)) => format!(" (seal of call {c})"),
             (None, None) => String::new(),
         };

@@ -360,7 +360,9 @@ async fn etag_changes_when_the_file_changes_on_disk() {
         let (_, headers, body) = send(&app, &uri, None).await;
         let old = h(&headers, header::ETAG).to_owned();
         let path = if uri.ends_with("q3") {
-            f.rec_dir.join("2025/10/09").join(format!("{}.q3.wav", f.call))
+            f.rec_dir
+                .join("2025/10/09")
+                .join(format!("{}.q3.wav", f.call))
         } else {
             f.rec_dir.join("2025/10/09").join(format!("{}.wav", f.call))
         };
@@ -377,7 +379,11 @@ async fn etag_changes_when_the_file_changes_on_disk() {
             .body(Body::empty())
             .unwrap();
         let resp = app.clone().oneshot(req).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK, "{uri}: not 304 for a changed file");
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "{uri}: not 304 for a changed file"
+        );
         let new = resp.headers()[header::ETAG].to_str().unwrap().to_owned();
         assert_ne!(new, old, "{uri}");
         let req = Request::get(&uri)

@@ -369,8 +369,7 @@ impl Store {
         // here (crash, full disk) only weakens the truncation check, so the
         // stored link is not reported as failed (its writer would retry it).
         if let Some(key) = self.chain_key.clone() {
-            let logged =
-                tokio::task::spawn_blocking(move || head_log::append(&key, &head)).await;
+            let logged = tokio::task::spawn_blocking(move || head_log::append(&key, &head)).await;
             if let Err(e) = logged.map_err(std::io::Error::other).and_then(|r| r) {
                 tracing::error!(error = %e, "cannot append to the audit head log");
             }
@@ -447,10 +446,7 @@ impl Store {
 
 /// Keeps `answer_latest` on the newest revision (an older one arriving late,
 /// which the revision numbering makes impossible today, would not win).
-async fn set_latest(
-    tx: &mut Tx,
-    row: &ChainRow,
-) -> Result<(), StoreError> {
+async fn set_latest(tx: &mut Tx, row: &ChainRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO answer_latest (response_id, key, revision, answer_id, kind, value) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (response_id, key) DO UPDATE SET \

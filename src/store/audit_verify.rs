@@ -439,7 +439,10 @@ mod tests {
     #[test]
     fn no_head_log_is_fine_before_the_first_keyed_link_or_without_a_log_file() {
         let (_dir, key) = key_with_log();
-        assert_eq!(head_log_check(&key, &head(4, 5), &Logged::Absent, None), None);
+        assert_eq!(
+            head_log_check(&key, &head(4, 5), &Logged::Absent, None),
+            None
+        );
         let memory = ChainKey::from_bytes([1; 32]);
         assert_eq!(
             head_log_check(&memory, &head(9, 1), &Logged::Absent, None),

@@ -185,17 +185,17 @@ mod tests {
         let made = ChainKey::load_or_create(&path).unwrap();
         let again = ChainKey::load_or_create(&path).unwrap();
         assert_eq!(made.bytes, again.bytes, "an existing key is never replaced");
-        assert_eq!(made.mac(&[b"x"]), ChainKey::load(&path).unwrap().mac(&[b"x"]));
+        assert_eq!(
+            made.mac(&[b"x"]),
+            ChainKey::load(&path).unwrap().mac(&[b"x"])
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert_eq!(
-            made.head_log().unwrap(),
-            dir.path().join("audit.key.heads")
-        );
+        assert_eq!(made.head_log().unwrap(), dir.path().join("audit.key.heads"));
         assert!(!format!("{made:?}").contains(&hex::encode(made.bytes)));
     }
 

@@ -73,7 +73,9 @@ pub(super) fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     if Backend::of(url) != Some(Backend::Sqlite) || is_memory(url) {
         return None;
     }
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty()).then(|| path.into())
 }
@@ -190,7 +192,10 @@ mod tests {
     fn sqlite_file_of_url() {
         let f = |u| sqlite_file(u).map(|p| p.display().to_string());
         assert_eq!(f("sqlite://carecall.db").as_deref(), Some("carecall.db"));
-        assert_eq!(f("sqlite:///tmp/a.db?mode=rwc").as_deref(), Some("/tmp/a.db"));
+        assert_eq!(
+            f("sqlite:///tmp/a.db?mode=rwc").as_deref(),
+            Some("/tmp/a.db")
+        );
         assert_eq!(f("sqlite:a.db").as_deref(), Some("a.db"));
         assert_eq!(f("sqlite::memory:"), None);
         assert_eq!(f("postgres://h/db"), None);

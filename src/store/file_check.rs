@@ -236,7 +236,10 @@ mod tests {
             }));
         }
         r.add(None);
-        assert_eq!((r.checked, r.problems), (MAX_FINDINGS as u64 + 6, MAX_FINDINGS as u64 + 5));
+        assert_eq!(
+            (r.checked, r.problems),
+            (MAX_FINDINGS as u64 + 6, MAX_FINDINGS as u64 + 5)
+        );
         assert_eq!(r.findings.len(), MAX_FINDINGS);
     }
 }

@@ -48,9 +48,6 @@ pub use audit::{
     BreakReason, BrokenLink, ChainReport, ChainRow, GENESIS, RecordChange, answer_hash,
     answer_link_hash,
 };
-pub use chain_key::{ChainKey, ChainKeyError};
-pub use file_check::{FileFinding, FileKind, FileProblem, FilesReport};
-pub use head_log::Head;
 pub use audit_log::{AuditEntry, AuditQuery, NewAuditEntry};
 pub use call_list::{CallListItem, CallPage, Cursor};
 pub use campaign_types::{
@@ -58,8 +55,11 @@ pub use campaign_types::{
     CampaignStatus, NewCampaign, NewTarget, RecoveredCounts, TargetId, TargetRecord, TargetState,
     UnitRecord, unit_level,
 };
+pub use chain_key::{ChainKey, ChainKeyError};
 pub use connect::{Backend, StoreOptions};
 pub use error::{StoreError, redact_url};
+pub use file_check::{FileFinding, FileKind, FileProblem, FilesReport};
+pub use head_log::Head;
 pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
 pub use sampling::DossierFilter;
 pub use types::{
