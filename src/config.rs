@@ -132,6 +132,10 @@ pub struct MediaConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     pub url: String,
+    /// The audit chain's HMAC key (src/store/chain_key.rs), outside the
+    /// database: created 0600 by the first `serve`/`call`, required by
+    /// `audit verify`. The signed heads are appended to `<file>.heads`.
+    pub audit_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -343,6 +347,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             database: DatabaseConfig {
                 url: "sqlite://carecall.db".into(),
+                audit_key_file: "audit.key".into(),
             },
             recordings: RecordingsConfig {
                 dir: "recordings".into(),

@@ -262,6 +262,7 @@ pub fn config(dir: &Path, phone: SocketAddr) -> Config {
     c.trunk.ring_timeout_secs = 6;
     c.database.url = format!("sqlite://{}", dir.join("carecall.db").display());
     c.recordings.dir = dir.join("recordings");
+    c.database.audit_key_file = dir.join("audit.key");
     c.ivr.prompts_dir = repo_path("prompts/vi");
     c.ivr.dialplans_dir = repo_path("dialplans");
     c

@@ -384,8 +384,63 @@ async fn operator_cmd(
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Walk the answers' hash chain; exit 1 and name the first broken link.
+    /// Walk the audit chain (answers and call seals) with the audit key, compare
+    /// sealed calls and recording/clip files with their rows; exit 1 and name
+    /// what changed. Run it from the directory `serve` runs in (relative file
+    /// paths resolve there).
     Verify,
+}
+
+/// `carecall audit verify`: the JSON report on stdout, one line per finding
+/// on stderr, exit 1 if anything was changed behind carecall's back.
+async fn audit_verify(config: &Config) -> anyhow::Result<ExitCode> {
+    use carecall::store::{ChainKey, Store};
+    let key = ChainKey::load(&config.database.audit_key_file)?;
+    let store = Store::connect_existing(&config.database.url)
+        .await?
+        .with_chain_key(key);
+    let mut report = store.verify_chain().await?;
+    report.files = store.verify_files().await?;
+    store.close().await;
+    println!("{}", serde_json::to_string(&report)?);
+    if let Some(link) = &report.first_broken {
+        let named = match (&link.answer_id, &link.call_id) {
+            (Some(a), _) => format!(" (answer {a}, key {})", link.key.as_deref().unwrap_or("-")),
+            (None, Some(c)) => format!(" (seal of call {c})"),
+            (None, None) => String::new(),
+        };
+        let seq = link.seq.map_or_else(|| "?".into(), |s| s.to_string());
+        eprintln!(
+            "carecall: audit chain broken at seq {seq}: {}{named}",
+            link.reason
+        );
+    }
+    for c in &report.changed_records {
+        eprintln!(
+            "carecall: call {} changed since sealed: {}",
+            c.call_id,
+            c.fields.join(", ")
+        );
+    }
+    for f in &report.files.findings {
+        let owner = f
+            .call_id
+            .as_ref()
+            .map(|c| format!("call {c}"))
+            .or_else(|| f.answer_id.as_ref().map(|a| format!("answer {a}")))
+            .unwrap_or_default();
+        eprintln!(
+            "carecall: {} file {} {} ({owner})",
+            f.kind.as_str(),
+            f.path,
+            f.problem.as_str()
+        );
+    }
+    Ok(if report.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Subcommand)]
@@ -557,27 +612,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             action: AuditCmd::Verify,
         } => {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
-            let store = carecall::store::Store::connect(&config.database.url).await?;
-            let report = store.verify_chain().await?;
-            println!("{}", serde_json::to_string(&report)?);
-            match &report.first_broken {
-                None => Ok(ExitCode::SUCCESS),
-                Some(link) => {
-                    eprintln!(
-                        "carecall: answer chain broken at seq {}: {} (answer {}, key {})",
-                        link.seq
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| "?".into()),
-                        link.reason,
-                        link.answer_id
-                            .as_ref()
-                            .map(|a| a.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        link.key.as_deref().unwrap_or("-"),
-                    );
-                    Ok(ExitCode::from(1))
-                }
-            }
+            audit_verify(&config).await
         }
         Command::User { action } => {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;

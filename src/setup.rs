@@ -14,7 +14,7 @@ use crate::sip::agent::{OutboundOnly, RequestHandler, SipAgent, SipError};
 use crate::sip::registrar::{Registrar, RegistrarHandler, RegistrarSettings};
 use crate::sip::registration::{self, RegistrationState};
 use crate::sip::uac::TrunkRoute;
-use crate::store::{Instance, Liveness, Store, StoreError};
+use crate::store::{ChainKey, ChainKeyError, Instance, Liveness, Store, StoreError};
 use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,8 @@ pub enum SetupError {
     Config(#[from] ConfigError),
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    ChainKey(#[from] ChainKeyError),
     #[error("prompts: {0}")]
     Prompts(#[from] PromptError),
     #[error("SIP: {0}")]
@@ -79,7 +81,11 @@ async fn heartbeat_loop(store: Store, instance: Instance) {
 }
 
 pub async fn services(config: Config) -> Result<CallServices, SetupError> {
-    let store = Store::connect(&config.database.url).await?;
+    // Every answer and call is chained under the audit key (store/audit.rs).
+    let key = ChainKey::load_or_create(&config.database.audit_key_file)?;
+    let store = Store::connect(&config.database.url)
+        .await?
+        .with_chain_key(key);
     let instance = Instance::this_process(&crate::serve::node_name(&config.dialer.node));
     store
         .register_instance(&instance, chrono::Utc::now())

@@ -357,8 +357,9 @@ async fn serve_file(
 ) -> Result<Response, ApiError> {
     let unavailable = |e: std::io::Error| ApiError::Unavailable(format!("recording file: {e}"));
     let mut file = tokio::fs::File::open(path).await.map_err(unavailable)?;
-    let len = file.metadata().await.map_err(unavailable)?.len();
-    let etag = sha256.filter(|s| !s.is_empty()).map(|s| format!("\"{s}\""));
+    let meta = file.metadata().await.map_err(unavailable)?;
+    let len = meta.len();
+    let etag = etag(sha256, len, meta.modified().ok());
     let base = base_response(etag.as_deref(), filename, req.download);
     if let (Some(tag), Some(inm)) = (&etag, &req.if_none_match)
         && if_none_match_hits(inm, tag)
@@ -397,6 +398,22 @@ async fn serve_file(
             finish(b, Body::empty())
         }
     }
+}
+
+/// The entity tag of a served file: the SHA-256 stored when it was written,
+/// plus its size and modification time now. The stored hash alone would stay
+/// the same if the file were replaced on disk, and browsers would keep
+/// playing (and `If-Range` would splice) the old bytes; with size and mtime
+/// the tag changes with the file (RFC 9110 §8.8.3: a strong validator must
+/// change whenever the representation does). `carecall audit verify`
+/// re-hashes the files themselves; hashing tens of MB per request is not
+/// done here.
+fn etag(sha256: Option<&str>, len: u64, modified: Option<std::time::SystemTime>) -> Option<String> {
+    let sha = sha256.filter(|s| !s.is_empty())?;
+    let nanos = modified
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Some(format!("\"{sha}-{len:x}-{nanos:x}\""))
 }
 
 fn base_response(
@@ -471,6 +488,19 @@ mod tests {
         ));
         assert!(!is_within(Path::new("/rec"), Path::new("/rec")));
         assert!(!is_within(Path::new("/rec"), Path::new("/etc/passwd")));
+    }
+
+    #[test]
+    fn etag_changes_with_the_file() {
+        let t = |s| Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        let base = etag(Some("ab"), 10, t(5)).unwrap();
+        assert!(base.starts_with("\"ab-") && base.ends_with('"'), "{base}");
+        assert_eq!(etag(Some("ab"), 10, t(5)).unwrap(), base);
+        assert_ne!(etag(Some("ab"), 11, t(5)).unwrap(), base, "size");
+        assert_ne!(etag(Some("ab"), 10, t(6)).unwrap(), base, "mtime");
+        assert_ne!(etag(Some("cd"), 10, t(5)).unwrap(), base, "stored hash");
+        assert_eq!(etag(None, 10, t(5)), None);
+        assert_eq!(etag(Some(""), 10, t(5)), None);
     }
 
     #[test]

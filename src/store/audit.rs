@@ -1,31 +1,53 @@
-//! The answers' hash chain: every answer row carries a global `seq`, the hash
-//! of the row before it and its own hash, so that a row edited, removed or
+//! The audit chain: every answer, and every finished call with its
+//! recordings, is a link of one hash chain, so that a row edited, removed or
 //! slipped in behind carecall's back (by someone with database access who
 //! drops the append-only triggers) is found by [`Store::verify_chain`].
 //!
-//! `hash = hex(SHA-256(prev_hash || canonical))`, where `prev_hash` is the
-//! 64-character hex hash of the row with `seq - 1` ([`GENESIS`] for seq 1) and
-//! `canonical` is the JSON array (serde_json, compact) of, in this order:
-//! `id, response_id, key, revision, kind, value, why, offset_ms, clip_path,
-//! clip_ms, clip_sha256, answered_at (unix ms), changed_by, change_reason, seq,
-//! response_call_id, response_dossier` with absent values as `null`. JSON
-//! string escaping means no value can imitate a field boundary.
+//! Links share one global `seq` (answers in `answers`, call seals in
+//! `call_seals`, see `seals.rs`); each stores the hash of the link before it
+//! and its own hash. Two rules hash a link, chosen by its seq against the
+//! head's `keyed_from` (the upgrade point recorded by migration 14):
 //!
-//! The last two are the call and dossier of the answer's survey response, read
-//! when the answer is written: they bind each answer to its response's record,
-//! so that moving a response to another call or dossier (and so to another
-//! unit in the reports) breaks the chain like an edited answer does. The
-//! response's status changes legitimately as the call goes on and is not bound.
+//! * **v1**, seq < `keyed_from` (answers written before the upgrade):
+//!   `hex(SHA-256(prev_hash || canonical_v1))`, where `canonical_v1` is the
+//!   JSON array (serde_json, compact) of `id, response_id, key, revision,
+//!   kind, value, why, offset_ms, clip_path, clip_ms, clip_sha256,
+//!   answered_at (unix ms), changed_by, change_reason, seq,
+//!   response_call_id, response_dossier`, absent values as `null`.
+//! * **v2**, seq >= `keyed_from`: `HMAC-SHA256(key, "carecall answer v2",
+//!   prev_hash, canonical_v2)` (each part length-prefixed, see
+//!   [`ChainKey::mac`]), where `canonical_v2` is `canonical_v1` followed by
+//!   `response_unit`, the unit of the response's dossier; a call seal is
+//!   `HMAC(key, "carecall call v2", prev_hash, content)`. The key lives in a
+//!   file outside the database (`chain_key.rs`), so someone who rewrites a
+//!   row and recomputes every hash after it with plain SHA-256, or with a
+//!   key of their own, is caught.
 //!
-//! The chain is unkeyed: it proves that the stored rows are the ones written in
-//! order, not who wrote them; an attacker who recomputes every hash from the
-//! forged row to the head is not caught. Its value is that a quiet edit of
-//! one answer (the usual temptation) breaks the chain visibly.
+//! Old rows keep verifying with v1 and are not re-hashed (re-hashing would
+//! launder any edit made before the upgrade). The first v2 link carries the
+//! last v1 hash as its `prev_hash` inside its HMAC, so from then on the old
+//! rows cannot be rewritten either; until the first keyed append they are as
+//! strong as before. `keyed_from` is covered by the head's HMAC, so it
+//! cannot be raised to push keyed rows back under the unkeyed rule.
+//!
+//! JSON string escaping and the length prefixes mean no value can imitate a
+//! field boundary. The answer's call, dossier and unit bind it to its
+//! response's record: moving a response to another call or dossier, or the
+//! dossier to another unit (and so the answer to another unit in the
+//! reports), breaks the chain like an edited answer. The response's status
+//! changes legitimately as the call goes on and is not bound.
+//!
+//! A [`Store`] without a key (`Store::connect` alone: tests and tools) writes
+//! and checks v2 links with plain SHA-256 in place of the HMAC. carecall's
+//! own writers (`setup::services`) and `carecall audit verify` always hold
+//! the key, and a keyed verification reports every link written without it.
 //!
 //! Writers serialise on the one-row `answer_chain_head`: the first statement
 //! of the transaction updates it, which takes PostgreSQL's row lock and
 //! SQLite's write lock (waiting under the busy timeout; no read is held yet,
-//! so SQLite can retry instead of failing with a stale snapshot).
+//! so SQLite can retry instead of failing with a stale snapshot). The head
+//! is signed and also logged outside the database (`head_log.rs`), which is
+//! what catches links removed from the end.
 //!
 //! Rows written before the chain existed (migration 5) have NULL chain
 //! columns; they are reported as `unchained`, and their number is frozen in
@@ -33,17 +55,23 @@
 
 use std::fmt;
 
-use futures::TryStreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::any::AnyRow;
 
+use super::chain_key::ChainKey;
 use super::error::classify;
-use super::types::{AnswerId, NewAnswer, ResponseId, to_ms};
+use super::file_check::FilesReport;
+use super::head_log::{self, Head};
+use super::types::{AnswerId, CallId, NewAnswer, ResponseId, to_ms};
 use super::{Store, StoreError, col};
 
-/// `prev_hash` of the first chained answer.
+/// `prev_hash` of the first chained link.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Domain of an answer link's v2 hash.
+const ANSWER_V2: &[u8] = b"carecall answer v2";
+/// Domain of a call seal's hash.
+pub(super) const SEAL_V2: &[u8] = b"carecall call v2";
 
 /// The hashed content of one answer row (see the module doc for the order).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -67,60 +95,111 @@ pub struct ChainRow {
     pub response_call_id: Option<String>,
     /// The dossier of the answer's response.
     pub response_dossier: Option<String>,
+    /// The unit of that dossier (v2 only).
+    pub response_unit: Option<String>,
 }
 
 impl ChainRow {
-    /// The canonical serialisation that is hashed.
-    fn canonical(&self) -> String {
-        serde_json::json!([
-            self.id,
-            self.response_id,
-            self.key,
-            self.revision,
-            self.kind,
-            self.value,
-            self.why,
-            self.offset_ms,
-            self.clip_path,
-            self.clip_ms,
-            self.clip_sha256,
-            self.answered_at_ms,
-            self.changed_by,
-            self.change_reason,
-            self.seq,
-            self.response_call_id,
-            self.response_dossier,
-        ])
-        .to_string()
+    fn fields_v1(&self) -> Vec<serde_json::Value> {
+        vec![
+            self.id.clone().into(),
+            self.response_id.clone().into(),
+            self.key.clone().into(),
+            self.revision.into(),
+            self.kind.clone().into(),
+            self.value.clone().into(),
+            self.why.clone().into(),
+            self.offset_ms.into(),
+            self.clip_path.clone().into(),
+            self.clip_ms.into(),
+            self.clip_sha256.clone().into(),
+            self.answered_at_ms.into(),
+            self.changed_by.clone().into(),
+            self.change_reason.clone().into(),
+            self.seq.into(),
+            self.response_call_id.clone().into(),
+            self.response_dossier.clone().into(),
+        ]
+    }
+
+    /// The v1 serialisation (rows before the upgrade point).
+    fn canonical_v1(&self) -> String {
+        serde_json::Value::Array(self.fields_v1()).to_string()
+    }
+
+    /// The v2 serialisation: v1 and the response's unit.
+    fn canonical_v2(&self) -> String {
+        let mut f = self.fields_v1();
+        f.push(self.response_unit.clone().into());
+        serde_json::Value::Array(f).to_string()
     }
 }
 
-/// The chain hash of `row` following a row whose hash is `prev_hash`.
+/// The v1 (unkeyed, pre-upgrade) hash of `row` after `prev_hash`.
 pub fn answer_hash(prev_hash: &str, row: &ChainRow) -> String {
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
-    h.update(row.canonical().as_bytes());
+    h.update(row.canonical_v1().as_bytes());
     hex::encode(h.finalize())
+}
+
+/// The v2 hash of answer `row` after `prev_hash`: HMAC under `key`, or plain
+/// SHA-256 of the same input for a store without a key.
+pub fn answer_link_hash(key: Option<&ChainKey>, prev_hash: &str, row: &ChainRow) -> String {
+    link_hash(key, ANSWER_V2, prev_hash, &row.canonical_v2())
+}
+
+/// A v2 link hash over length-prefixed `domain`, `prev_hash`, `canonical`.
+pub(super) fn link_hash(
+    key: Option<&ChainKey>,
+    domain: &[u8],
+    prev_hash: &str,
+    canonical: &str,
+) -> String {
+    let parts: [&[u8]; 3] = [domain, prev_hash.as_bytes(), canonical.as_bytes()];
+    match key {
+        Some(k) => k.mac(&parts),
+        None => {
+            let mut h = Sha256::new();
+            for p in parts {
+                h.update((p.len() as u64).to_be_bytes());
+                h.update(p);
+            }
+            hex::encode(h.finalize())
+        }
+    }
 }
 
 /// Why the chain is broken at a link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakReason {
-    /// The row's content no longer matches its hash: it was edited.
+    /// The link's content no longer matches its hash: it was edited, or
+    /// written (or re-hashed) without the key.
     ContentHash,
-    /// The row's `prev_hash` is not the hash of the row before it: a row was
-    /// inserted or removed before it.
+    /// The link's `prev_hash` is not the hash of the link before it: a link
+    /// was inserted or removed before it.
     PrevHash,
-    /// A `seq` is missing: a row was removed (or renumbered).
+    /// A `seq` is missing or repeated: a link was removed (or renumbered).
     SeqGap,
-    /// The head names a later seq or another hash than the last row: rows were
-    /// removed from (or changed at) the end.
+    /// The head names a later seq or another hash than the last link: links
+    /// were removed from (or changed at) the end.
     HeadMismatch,
-    /// A row has a seq beyond the head: appended without going through the chain.
+    /// The head's signature does not verify: it was written without the key.
+    HeadSignature,
+    /// A link has a seq beyond the head: appended without going through the chain.
     AfterHead,
     /// The number of pre-chain (NULL hash) rows changed since the migration.
     UnchainedCount,
+    /// The head log outside the database names a later link than the
+    /// database holds: links were removed from the end and the head put back.
+    HeadLogAhead,
+    /// The head log names a link whose hash (or upgrade point) differs.
+    HeadLogMismatch,
+    /// Keyed links exist but the head log next to the key is missing.
+    HeadLogMissing,
+    /// A line of the head log is not signed with the key.
+    HeadLogForged,
     /// `answer_latest` (what reports read) disagrees with the newest revision
     /// in `answers`: the reports would show something the answers do not say.
     LatestMismatch,
@@ -129,16 +208,32 @@ pub enum BreakReason {
 impl fmt::Display for BreakReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            BreakReason::ContentHash => "content does not match its hash (row edited)",
+            BreakReason::ContentHash => {
+                "content does not match its hash (row edited, or hashed without the audit key)"
+            }
             BreakReason::PrevHash => {
                 "prev_hash does not link to the row before (row inserted or removed)"
             }
-            BreakReason::SeqGap => "seq gap (row removed)",
+            BreakReason::SeqGap => "seq gap or repeat (row removed or renumbered)",
             BreakReason::HeadMismatch => {
                 "chain head does not match the last row (rows removed at the end)"
             }
+            BreakReason::HeadSignature => {
+                "chain head signature does not verify (head rewritten without the audit key)"
+            }
             BreakReason::AfterHead => "row beyond the chain head (appended outside carecall)",
             BreakReason::UnchainedCount => "number of pre-chain rows changed",
+            BreakReason::HeadLogAhead => {
+                "the head log next to the key names a later link than the database holds \
+                 (rows removed at the end and the head put back)"
+            }
+            BreakReason::HeadLogMismatch => {
+                "the head log next to the key names another hash for this link"
+            }
+            BreakReason::HeadLogMissing => {
+                "the head log next to the key is missing although keyed links exist"
+            }
+            BreakReason::HeadLogForged => "a line of the head log is not signed with the key",
             BreakReason::LatestMismatch => {
                 "the latest-answer table read by reports disagrees with the answers"
             }
@@ -150,39 +245,138 @@ impl fmt::Display for BreakReason {
 /// name (rows removed at the end, a changed count of pre-chain rows).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BrokenLink {
-    /// The seq at which the chain breaks (for [`BreakReason::HeadMismatch`],
-    /// the seq the head names).
+    /// The seq at which the chain breaks (for the head reasons, the seq the
+    /// head or the head log names; for [`BreakReason::HeadLogForged`], the
+    /// log's line number).
     pub seq: Option<i64>,
     pub answer_id: Option<AnswerId>,
     pub response_id: Option<ResponseId>,
     pub key: Option<String>,
+    /// For a call seal: its call.
+    pub call_id: Option<CallId>,
     pub reason: BreakReason,
 }
 
-/// What [`Store::verify_chain`] found.
+impl BrokenLink {
+    /// A break that names no row.
+    pub(super) fn at(seq: Option<i64>, reason: BreakReason) -> BrokenLink {
+        BrokenLink {
+            seq,
+            answer_id: None,
+            response_id: None,
+            key: None,
+            call_id: None,
+            reason,
+        }
+    }
+}
+
+/// A sealed call whose rows changed since (see `seals.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordChange {
+    pub call_id: CallId,
+    /// What changed, by field name (`disposition`, `unit`,
+    /// `recording <id> sha256`, `call row deleted`…); never the values, which
+    /// include citizens' numbers.
+    pub fields: Vec<String>,
+}
+
+/// What [`Store::verify_chain`] (and [`Store::verify_files`]) found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChainReport {
+    /// Whether links were checked with the audit key.
+    pub keyed: bool,
+    /// The upgrade point: links from this seq on use the keyed rule.
+    pub keyed_from: i64,
     /// Chained answers checked.
     pub answers: u64,
+    /// Call seals checked.
+    pub seals: u64,
     /// Answers from before the chain (NULL hash); not broken by themselves.
     pub unchained: u64,
     pub first_broken: Option<BrokenLink>,
+    /// Sealed calls whose rows changed since they were sealed.
+    pub changed_records: Vec<RecordChange>,
+    /// Recording and clip files missing or changed on disk (filled by
+    /// [`Store::verify_files`]; empty otherwise).
+    pub files: FilesReport,
 }
 
 impl ChainReport {
     pub fn is_intact(&self) -> bool {
-        self.first_broken.is_none()
+        self.first_broken.is_none() && self.changed_records.is_empty() && self.files.problems == 0
     }
 }
 
-/// An answer row with its response's call and dossier (see the module doc).
-const COLUMNS: &str = "a.id, a.response_id, a.key, a.revision, a.kind, a.value, a.why, \
-    a.offset_ms, a.clip_path, a.clip_ms, a.clip_sha256, a.answered_at, a.changed_by, \
-    a.change_reason, a.seq, a.prev_hash, a.hash, r.call_id AS response_call_id, \
-    r.dossier_code AS response_dossier \
-    FROM answers a LEFT JOIN survey_responses r ON r.id = a.response_id";
+/// The head as locked by a writer: the seq of the link being written and
+/// the hash it follows.
+pub(super) struct Locked {
+    pub seq: i64,
+    pub prev_hash: String,
+    keyed_from: i64,
+    unchained: i64,
+}
+
+pub(super) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 impl Store {
+    /// Begins a transaction whose first statement takes the next seq (the
+    /// lock that serialises every writer, module doc).
+    pub(super) async fn begin_link(&self, op: &'static str) -> Result<(Tx, Locked), StoreError> {
+        let e = |e| classify(op, e);
+        let mut tx = self.pool.begin().await.map_err(e)?;
+        let head = sqlx::query(
+            "UPDATE answer_chain_head SET seq = seq + 1 WHERE id = 1 \
+             RETURNING seq, hash, keyed_from, unchained",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(e)?;
+        let locked = Locked {
+            seq: col(&head, op, "seq")?,
+            prev_hash: col(&head, op, "hash")?,
+            keyed_from: col(&head, op, "keyed_from")?,
+            unchained: col(&head, op, "unchained")?,
+        };
+        Ok((tx, locked))
+    }
+
+    /// Moves the head onto the link `hash` written at `locked.seq`, signs
+    /// it, commits, and logs the signed head outside the database.
+    pub(super) async fn commit_link(
+        &self,
+        mut tx: Tx,
+        locked: Locked,
+        hash: String,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        let e = |e| classify(op, e);
+        let head = Head {
+            seq: locked.seq,
+            hash,
+            keyed_from: locked.keyed_from,
+            unchained: locked.unchained,
+        };
+        let key = self.chain_key.as_deref();
+        sqlx::query("UPDATE answer_chain_head SET hash = $1, mac = $2 WHERE id = 1")
+            .bind(&head.hash)
+            .bind(key.map(|k| head.mac(k)))
+            .execute(&mut *tx)
+            .await
+            .map_err(e)?;
+        tx.commit().await.map_err(e)?;
+        // After the commit: a logged head is a link that exists. A head lost
+        // here (crash, full disk) only weakens the truncation check, so the
+        // stored link is not reported as failed (its writer would retry it).
+        if let Some(key) = self.chain_key.clone() {
+            let logged = tokio::task::spawn_blocking(move || head_log::append(&key, &head)).await;
+            if let Err(e) = logged.map_err(std::io::Error::other).and_then(|r| r) {
+                tracing::error!(error = %e, "cannot append to the audit head log");
+            }
+        }
+        Ok(())
+    }
+
     /// Appends `a` as the next revision of its key and the next link of the
     /// chain, in one transaction. `changed_by` and `change_reason` name the
     /// user and reason of a correction (None for answers taken on a call).
@@ -195,16 +389,7 @@ impl Store {
     ) -> Result<AnswerId, StoreError> {
         const OP: &str = "add_answer";
         let e = |e| classify(OP, e);
-        let mut tx = self.pool.begin().await.map_err(e)?;
-        // A write first: the lock that serialises every writer (module doc).
-        let head = sqlx::query(
-            "UPDATE answer_chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(e)?;
-        let seq: i64 = col(&head, OP, "seq")?;
-        let prev_hash: String = col(&head, OP, "hash")?;
+        let (mut tx, locked) = self.begin_link(OP).await?;
         let rev = sqlx::query(
             "SELECT COALESCE(MAX(revision), 0) + 1 AS rev FROM answers \
              WHERE response_id = $1 AND key = $2",
@@ -214,14 +399,21 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(e)?;
-        let owner = sqlx::query("SELECT call_id, dossier_code FROM survey_responses WHERE id = $1")
-            .bind(r.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(e)?;
-        let (response_call_id, response_dossier) = match &owner {
-            Some(o) => (col(o, OP, "call_id")?, col(o, OP, "dossier_code")?),
-            None => (None, None),
+        let owner = sqlx::query(
+            "SELECT r.call_id, r.dossier_code, d.unit_code FROM survey_responses r \
+             LEFT JOIN dossiers d ON d.code = r.dossier_code WHERE r.id = $1",
+        )
+        .bind(r.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(e)?;
+        let (response_call_id, response_dossier, response_unit) = match &owner {
+            Some(o) => (
+                col(o, OP, "call_id")?,
+                col(o, OP, "dossier_code")?,
+                col(o, OP, "unit_code")?,
+            ),
+            None => (None, None, None),
         };
         let id = AnswerId::new_v4();
         let row = ChainRow {
@@ -239,139 +431,22 @@ impl Store {
             answered_at_ms: to_ms(a.answered_at),
             changed_by: changed_by.map(str::to_owned),
             change_reason: change_reason.map(str::to_owned),
-            seq,
+            seq: locked.seq,
             response_call_id,
             response_dossier,
+            response_unit,
         };
-        let hash = answer_hash(&prev_hash, &row);
-        insert_row(&mut tx, &row, &prev_hash, &hash).await?;
+        let hash = answer_link_hash(self.chain_key.as_deref(), &locked.prev_hash, &row);
+        insert_row(&mut tx, &row, &locked.prev_hash, &hash).await?;
         set_latest(&mut tx, &row).await?;
-        sqlx::query("UPDATE answer_chain_head SET hash = $1 WHERE id = 1")
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(e)?;
-        tx.commit().await.map_err(e)?;
+        self.commit_link(tx, locked, hash, OP).await?;
         Ok(id)
-    }
-
-    /// Walks the whole chain in seq order, recomputing every hash, and names
-    /// the first broken link. Safe while answers are being written: rows
-    /// beyond the head read first are left for the next run.
-    pub async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
-        const OP: &str = "verify_chain";
-        let e = |e| classify(OP, e);
-        let head = sqlx::query("SELECT seq, hash, unchained FROM answer_chain_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(e)?;
-        let head_seq: i64 = col(&head, OP, "seq")?;
-        let head_hash: String = col(&head, OP, "hash")?;
-        let frozen: i64 = col(&head, OP, "unchained")?;
-        let unchained: i64 = col(
-            &sqlx::query("SELECT COUNT(*) AS n FROM answers WHERE seq IS NULL")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(e)?,
-            OP,
-            "n",
-        )?;
-
-        let mut walk = Walk::new();
-        let sql = format!("SELECT {COLUMNS} WHERE a.seq <= $1 ORDER BY a.seq");
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(head_seq)
-            .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await.map_err(e)? {
-            walk.step(&row)?;
-            if walk.broken.is_some() {
-                break;
-            }
-        }
-        drop(rows);
-        let mut first_broken = walk.broken.take();
-        if first_broken.is_none() {
-            first_broken = walk.finish(head_seq, &head_hash);
-        }
-        if first_broken.is_none() {
-            first_broken = self.row_after_head().await?;
-        }
-        if first_broken.is_none() && unchained != frozen {
-            first_broken = Some(BrokenLink {
-                seq: None,
-                answer_id: None,
-                response_id: None,
-                key: None,
-                reason: BreakReason::UnchainedCount,
-            });
-        }
-        if first_broken.is_none() {
-            first_broken = self.latest_mismatch().await?;
-        }
-        Ok(ChainReport {
-            answers: walk.count,
-            unchained: u64::try_from(unchained).unwrap_or(0),
-            first_broken,
-        })
-    }
-
-    /// The first (response, key) whose `answer_latest` row is missing, extra
-    /// or not the newest revision's content. One statement, so it sees one
-    /// snapshot even while answers are being written.
-    async fn latest_mismatch(&self) -> Result<Option<BrokenLink>, StoreError> {
-        const OP: &str = "verify_chain";
-        let row = sqlx::query(
-            "SELECT a.id AS answer_id, a.response_id AS response_id, a.key AS key FROM answers a \
-             WHERE NOT EXISTS (SELECT 1 FROM answers n WHERE n.response_id = a.response_id \
-               AND n.key = a.key AND n.revision > a.revision) \
-             AND NOT EXISTS (SELECT 1 FROM answer_latest l WHERE l.response_id = a.response_id \
-               AND l.key = a.key AND l.answer_id = a.id AND l.revision = a.revision \
-               AND l.kind = a.kind AND COALESCE(l.value, '') = COALESCE(a.value, '') \
-               AND (l.value IS NULL) = (a.value IS NULL)) \
-             UNION ALL \
-             SELECT l.answer_id, l.response_id, l.key FROM answer_latest l \
-             WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.id = l.answer_id \
-               AND a.response_id = l.response_id AND a.key = l.key) \
-             LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| classify(OP, e))?;
-        row.map(|r| {
-            Ok(BrokenLink {
-                seq: None,
-                answer_id: Some(AnswerId(col(&r, OP, "answer_id")?)),
-                response_id: Some(ResponseId(col(&r, OP, "response_id")?)),
-                key: Some(col(&r, OP, "key")?),
-                reason: BreakReason::LatestMismatch,
-            })
-        })
-        .transpose()
-    }
-
-    /// A row with a seq beyond the head. One statement, so a writer
-    /// committing its row and the head together is never half seen.
-    async fn row_after_head(&self) -> Result<Option<BrokenLink>, StoreError> {
-        const OP: &str = "verify_chain";
-        let sql = format!(
-            "SELECT {COLUMNS} \
-             WHERE a.seq > (SELECT seq FROM answer_chain_head WHERE id = 1) ORDER BY a.seq LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| classify(OP, e))?;
-        row.map(|r| Ok(link(&chain_row(&r)?, BreakReason::AfterHead)))
-            .transpose()
     }
 }
 
 /// Keeps `answer_latest` on the newest revision (an older one arriving late,
 /// which the revision numbering makes impossible today, would not win).
-async fn set_latest(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    row: &ChainRow,
-) -> Result<(), StoreError> {
+async fn set_latest(tx: &mut Tx, row: &ChainRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO answer_latest (response_id, key, revision, answer_id, kind, value) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (response_id, key) DO UPDATE SET \
@@ -391,7 +466,7 @@ async fn set_latest(
 }
 
 async fn insert_row(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx,
     row: &ChainRow,
     prev_hash: &str,
     hash: &str,
@@ -425,94 +500,6 @@ async fn insert_row(
     Ok(())
 }
 
-/// The state of a walk along the chain.
-struct Walk {
-    count: u64,
-    last_seq: i64,
-    last_hash: String,
-    broken: Option<BrokenLink>,
-}
-
-impl Walk {
-    fn new() -> Walk {
-        Walk {
-            count: 0,
-            last_seq: 0,
-            last_hash: GENESIS.to_owned(),
-            broken: None,
-        }
-    }
-
-    /// Checks one row against the one before: seq, link, then content.
-    fn step(&mut self, r: &AnyRow) -> Result<(), StoreError> {
-        const OP: &str = "verify_chain";
-        let row = chain_row(r)?;
-        let prev_hash: Option<String> = col(r, OP, "prev_hash")?;
-        let hash: Option<String> = col(r, OP, "hash")?;
-        let reason = if row.seq != self.last_seq + 1 {
-            Some(BreakReason::SeqGap)
-        } else if prev_hash.as_deref() != Some(self.last_hash.as_str()) {
-            Some(BreakReason::PrevHash)
-        } else if hash.as_deref() != Some(answer_hash(&self.last_hash, &row).as_str()) {
-            Some(BreakReason::ContentHash)
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            self.broken = Some(link(&row, reason));
-            return Ok(());
-        }
-        self.count += 1;
-        self.last_seq = row.seq;
-        self.last_hash = hash.unwrap_or_default();
-        Ok(())
-    }
-
-    /// The head must name the last row walked.
-    fn finish(&self, head_seq: i64, head_hash: &str) -> Option<BrokenLink> {
-        (head_seq != self.last_seq || head_hash != self.last_hash).then_some(BrokenLink {
-            seq: Some(head_seq),
-            answer_id: None,
-            response_id: None,
-            key: None,
-            reason: BreakReason::HeadMismatch,
-        })
-    }
-}
-
-fn link(row: &ChainRow, reason: BreakReason) -> BrokenLink {
-    BrokenLink {
-        seq: Some(row.seq),
-        answer_id: Some(AnswerId(row.id.clone())),
-        response_id: Some(ResponseId(row.response_id.clone())),
-        key: Some(row.key.clone()),
-        reason,
-    }
-}
-
-fn chain_row(r: &AnyRow) -> Result<ChainRow, StoreError> {
-    const OP: &str = "verify_chain";
-    Ok(ChainRow {
-        id: col(r, OP, "id")?,
-        response_id: col(r, OP, "response_id")?,
-        key: col(r, OP, "key")?,
-        revision: col(r, OP, "revision")?,
-        kind: col(r, OP, "kind")?,
-        value: col(r, OP, "value")?,
-        why: col(r, OP, "why")?,
-        offset_ms: col(r, OP, "offset_ms")?,
-        clip_path: col(r, OP, "clip_path")?,
-        clip_ms: col(r, OP, "clip_ms")?,
-        clip_sha256: col(r, OP, "clip_sha256")?,
-        answered_at_ms: col(r, OP, "answered_at")?,
-        changed_by: col(r, OP, "changed_by")?,
-        change_reason: col(r, OP, "change_reason")?,
-        seq: col(r, OP, "seq")?,
-        response_call_id: col(r, OP, "response_call_id")?,
-        response_dossier: col(r, OP, "response_dossier")?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +523,7 @@ mod tests {
             seq: 1,
             response_call_id: Some("c".into()),
             response_dossier: None,
+            response_unit: Some("u".into()),
         }
     }
 
@@ -553,6 +541,41 @@ mod tests {
         assert_ne!(base, answer_hash(GENESIS, &r), "empty is not absent");
     }
 
+    /// Rows from before the upgrade keep their hash: v1 does not read the unit.
+    #[test]
+    fn v1_is_unchanged_by_the_unit() {
+        let mut r = row();
+        r.response_unit = Some("elsewhere".into());
+        assert_eq!(answer_hash(GENESIS, &row()), answer_hash(GENESIS, &r));
+        // Pinned from the v1 code (before the unit existed): old chains verify.
+        assert_eq!(
+            answer_hash(GENESIS, &row()),
+            "e5e95d56406ee20ed0a4feb5b105ace3e19e615875ad1340821b434e9b794527"
+        );
+    }
+
+    #[test]
+    fn v2_binds_the_unit_and_the_key() {
+        let k1 = ChainKey::from_bytes([1; 32]);
+        let k2 = ChainKey::from_bytes([2; 32]);
+        let base = answer_link_hash(Some(&k1), GENESIS, &row());
+        let mut moved = row();
+        moved.response_unit = Some("other-unit".into());
+        assert_ne!(base, answer_link_hash(Some(&k1), GENESIS, &moved));
+        assert_ne!(base, answer_link_hash(Some(&k2), GENESIS, &row()));
+        assert_ne!(base, answer_link_hash(None, GENESIS, &row()));
+        assert_ne!(
+            answer_link_hash(None, GENESIS, &row()),
+            answer_hash(GENESIS, &row()),
+            "the unkeyed v2 rule is not v1"
+        );
+        assert_ne!(
+            base,
+            link_hash(Some(&k1), SEAL_V2, GENESIS, &row().canonical_v2()),
+            "an answer cannot pass for a call seal"
+        );
+    }
+
     #[test]
     fn field_boundaries_cannot_be_imitated() {
         let mut a = row();
@@ -562,5 +585,10 @@ mod tests {
         b.key = "q1".into();
         b.value = Some("x".into());
         assert_ne!(answer_hash(GENESIS, &a), answer_hash(GENESIS, &b));
+        let k = ChainKey::from_bytes([1; 32]);
+        assert_ne!(
+            answer_link_hash(Some(&k), GENESIS, &a),
+            answer_link_hash(Some(&k), GENESIS, &b)
+        );
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 
 use super::error::classify;
-use super::types::{CallId, CallOutcome, CallRecord, NewCall, disposition, to_ms};
+use super::types::{CallId, CallOutcome, CallRecord, NewCall, disposition, response_status, to_ms};
 use super::{Store, StoreError, col, ts, ts_opt, unsigned};
 
 impl Store {
@@ -57,9 +57,11 @@ impl Store {
         expect_one(OP, id, done.rows_affected())
     }
 
-    /// Records how the call ended.
+    /// Records how the call ended, and seals the call into the audit chain
+    /// in the same transaction (`seals.rs`).
     pub async fn finish_call(&self, id: &CallId, f: &CallOutcome) -> Result<(), StoreError> {
         const OP: &str = "finish_call";
+        let (mut tx, locked) = self.begin_link(OP).await?;
         let done = sqlx::query(
             "UPDATE calls SET disposition = $1, sip_code = $2, reason = $3, end_reason = $4, \
              ended_at = $5 WHERE id = $6",
@@ -70,10 +72,44 @@ impl Store {
         .bind(f.end_reason.as_deref())
         .bind(to_ms(f.ended_at))
         .bind(id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| classify(OP, e))?;
-        expect_one(OP, id, done.rows_affected())
+        expect_one(OP, id, done.rows_affected())?;
+        self.commit_seal(tx, locked, id, OP).await
+    }
+
+    /// Marks one call left `in_progress` by a process that is gone
+    /// `interrupted` (its open survey response too), sealed into the audit
+    /// chain in the same transaction. Answers are untouched; `ended_at` stays
+    /// empty (when the call really ended is unknown). False when the call was
+    /// finished meanwhile by its own (still running) writer.
+    pub(super) async fn interrupt_call(&self, id: &CallId) -> Result<bool, StoreError> {
+        const OP: &str = "mark_interrupted";
+        let (mut tx, locked) = self.begin_link(OP).await?;
+        sqlx::query("UPDATE survey_responses SET status = $1 WHERE status = $2 AND call_id = $3")
+            .bind(response_status::INTERRUPTED)
+            .bind(response_status::IN_PROGRESS)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(OP, e))?;
+        let done = sqlx::query(
+            "UPDATE calls SET disposition = $1, \
+             end_reason = COALESCE(end_reason, 'process stopped during the call') \
+             WHERE id = $2 AND disposition = $3",
+        )
+        .bind(disposition::INTERRUPTED)
+        .bind(id.as_str())
+        .bind(disposition::IN_PROGRESS)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.commit_seal(tx, locked, id, OP).await?;
+        Ok(true)
     }
 }
 

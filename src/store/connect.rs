@@ -67,6 +67,19 @@ fn sqlite_url(url: &str) -> String {
     format!("{url}{sep}mode=rwc")
 }
 
+/// The file a SQLite URL names (`sqlite://PATH?…` or `sqlite:PATH`); `None`
+/// for another backend or an in-memory database.
+pub(super) fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if Backend::of(url) != Some(Backend::Sqlite) || is_memory(url) {
+        return None;
+    }
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty()).then(|| path.into())
+}
+
 fn is_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
@@ -173,6 +186,19 @@ mod tests {
         );
         assert_eq!(sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
         assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn sqlite_file_of_url() {
+        let f = |u| sqlite_file(u).map(|p| p.display().to_string());
+        assert_eq!(f("sqlite://carecall.db").as_deref(), Some("carecall.db"));
+        assert_eq!(
+            f("sqlite:///tmp/a.db?mode=rwc").as_deref(),
+            Some("/tmp/a.db")
+        );
+        assert_eq!(f("sqlite:a.db").as_deref(), Some("a.db"));
+        assert_eq!(f("sqlite::memory:"), None);
+        assert_eq!(f("postgres://h/db"), None);
     }
 
     #[test]

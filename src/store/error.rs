@@ -107,6 +107,20 @@ pub enum StoreError {
         count: usize,
     },
 
+    /// `Store::connect_existing` on a SQLite file that is not there.
+    #[error(
+        "no database at {path}: check database.url (this command checks an existing database \
+         and never creates one)"
+    )]
+    NoDatabase { path: String },
+
+    /// The audit head log next to the key could not be read.
+    #[error("reading the audit head log: {source}; check the file next to the audit key")]
+    HeadLog {
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{op}: stored value in column {column} is malformed")]
     Corrupt {
         op: &'static str,

@@ -7,8 +7,9 @@ use super::types::{CallId, NewRecording, RecordingId, RecordingRecord, to_ms};
 use super::{Store, StoreError, col, ts, unsigned};
 
 impl Store {
-    /// Links a finished recording file to its call. An unknown call gives
-    /// [`StoreError::Constraint`].
+    /// Links a finished recording file to its call and seals the call with
+    /// it into the audit chain (`seals.rs`), in one transaction. An unknown
+    /// call gives [`StoreError::Constraint`].
     pub async fn add_recording(
         &self,
         call: &CallId,
@@ -20,6 +21,7 @@ impl Store {
             op: OP,
             column: "bytes",
         })?;
+        let (mut tx, locked) = self.begin_link(OP).await?;
         sqlx::query(
             "INSERT INTO recordings (id, call_id, path, seconds, sha256, bytes, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -31,9 +33,10 @@ impl Store {
         .bind(&rec.sha256)
         .bind(bytes)
         .bind(to_ms(rec.created_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| classify(OP, e))?;
+        self.commit_seal(tx, locked, call, OP).await?;
         Ok(id)
     }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::error::classify;
-use super::types::{disposition, response_status, to_ms};
+use super::types::{CallId, disposition, to_ms};
 use super::{Store, StoreError, col, ts};
 
 /// One running process.
@@ -158,49 +158,36 @@ impl Store {
     }
 
     /// Calls left `in_progress` by instances that are gone become `interrupted`
-    /// (their open survey responses too), and the gone instances' rows are
-    /// removed. Answers are untouched; `ended_at` stays empty (when the call
-    /// really ended is unknown). Live instances' calls, this process's and
-    /// other nodes', are left alone. Returns the number of calls marked.
+    /// (their open survey responses too, each sealed into the audit chain:
+    /// [`Store::interrupt_call`]), and the gone instances' rows are removed.
+    /// Live instances' calls, this process's and other nodes', are left alone.
+    /// Returns the number of calls marked.
     pub async fn mark_interrupted(&self, live: &Liveness<'_>) -> Result<u64, StoreError> {
         const OP: &str = "mark_interrupted";
         let alive = self.live_instances(live).await?;
         let n = alive.len();
-        // Calls of an instance not in `alive` (ids bound after the fixed parameters).
-        let gone = |first: usize| match n {
-            0 => "1 = 1".to_string(),
+        // Ids go in as parameters after the fixed one; only placeholders are formatted.
+        let sql = match n {
+            0 => "SELECT id FROM calls WHERE disposition = $1".to_string(),
             _ => format!(
-                "(instance_id IS NULL OR instance_id NOT IN ({}))",
-                placeholders(first, n)
+                "SELECT id FROM calls WHERE disposition = $1 AND \
+                 (instance_id IS NULL OR instance_id NOT IN ({}))",
+                placeholders(2, n)
             ),
         };
-        let mut tx = self.pool.begin().await.map_err(|e| classify(OP, e))?;
-        let sql = format!(
-            "UPDATE survey_responses SET status = $1 WHERE status = $2 AND call_id IN \
-             (SELECT id FROM calls WHERE disposition = $3 AND {})",
-            gone(4)
-        );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(response_status::INTERRUPTED)
-            .bind(response_status::IN_PROGRESS)
-            .bind(disposition::IN_PROGRESS);
-        bind_all(q, &alive)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(OP, e))?;
-        let sql = format!(
-            "UPDATE calls SET disposition = $1, \
-             end_reason = COALESCE(end_reason, 'process stopped during the call') \
-             WHERE disposition = $2 AND {}",
-            gone(3)
-        );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(disposition::INTERRUPTED)
-            .bind(disposition::IN_PROGRESS);
-        let done = bind_all(q, &alive)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(OP, e))?;
+        let rows = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(disposition::IN_PROGRESS),
+            &alive,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        let mut marked = 0;
+        for r in &rows {
+            if self.interrupt_call(&CallId(col(r, OP, "id")?)).await? {
+                marked += 1;
+            }
+        }
         let sql = match n {
             0 => "DELETE FROM instances".to_string(),
             _ => format!(
@@ -209,11 +196,10 @@ impl Store {
             ),
         };
         bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &alive)
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
             .map_err(|e| classify(OP, e))?;
-        tx.commit().await.map_err(|e| classify(OP, e))?;
-        Ok(done.rows_affected())
+        Ok(marked)
     }
 }
 

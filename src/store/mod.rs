@@ -10,27 +10,33 @@
 //! revision, and triggers refuse UPDATE and DELETE on `answers`, because survey
 //! results must never be silently edited (brief, seed 004). Each answer is also
 //! a link of a hash chain (`audit.rs`), so that an edit made behind the
-//! triggers' back is found by [`Store::verify_chain`].
+//! triggers' back is found by [`Store::verify_chain`];
+//! finished calls and their recordings are sealed into the same chain (`seals.rs`).
 
 mod alarms;
 mod audit;
 mod audit_log;
+mod audit_verify;
 mod call_list;
 mod calls;
 mod campaign_stats;
 mod campaign_types;
 mod campaigns;
+mod chain_key;
 mod claims;
 pub mod complaints;
 mod connect;
 mod dossiers;
 mod error;
+mod file_check;
 mod files;
+mod head_log;
 mod instances;
 mod operators;
 mod recordings;
 mod reports;
 mod sampling;
+mod seals;
 mod sql;
 mod summary;
 mod survey;
@@ -39,7 +45,10 @@ mod types;
 mod units;
 mod users;
 
-pub use audit::{BreakReason, BrokenLink, ChainReport, ChainRow, GENESIS, answer_hash};
+pub use audit::{
+    BreakReason, BrokenLink, ChainReport, ChainRow, GENESIS, RecordChange, answer_hash,
+    answer_link_hash,
+};
 pub use audit_log::{AuditEntry, AuditQuery, NewAuditEntry};
 pub use call_list::{CallListItem, CallPage, Cursor};
 pub use campaign_types::{
@@ -47,8 +56,11 @@ pub use campaign_types::{
     CampaignStatus, NewCampaign, NewTarget, RecoveredCounts, TargetId, TargetRecord, TargetState,
     UnitRecord, unit_level,
 };
+pub use chain_key::{ChainKey, ChainKeyError};
 pub use connect::{Backend, StoreOptions};
 pub use error::{StoreError, redact_url};
+pub use file_check::{FileFinding, FileKind, FileProblem, FilesReport};
+pub use head_log::Head;
 pub use instances::{Instance, Liveness, pid_alive, this_host};
 pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
 pub use sampling::DossierFilter;
@@ -58,6 +70,8 @@ pub use types::{
     disposition, response_status,
 };
 pub use users::{Authenticated, NewUser, TokenRecord, UserChange, UserId, UserRecord};
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
@@ -70,6 +84,8 @@ pub struct Store {
     backend: Backend,
     /// The process instance whose calls this handle records (see `instances`).
     instance: Option<std::sync::Arc<str>>,
+    /// The audit chain's key (`audit.rs`); `None` in tests and tools.
+    chain_key: Option<Arc<ChainKey>>,
 }
 
 impl Store {
@@ -86,7 +102,32 @@ impl Store {
             pool,
             backend,
             instance: None,
+            chain_key: None,
         })
+    }
+
+    /// [`Store::connect`] to a database that must already exist: a SQLite
+    /// file that is missing is [`StoreError::NoDatabase`] instead of a new,
+    /// empty database (for checks such as `carecall audit verify`, which
+    /// would otherwise call an empty database a clean one).
+    pub async fn connect_existing(url: &str) -> Result<Store, StoreError> {
+        if let Some(path) = connect::sqlite_file(url)
+            && !path.is_file()
+        {
+            return Err(StoreError::NoDatabase {
+                path: path.display().to_string(),
+            });
+        }
+        Store::connect(url).await
+    }
+
+    /// This store with the audit chain's key: answers and call seals are
+    /// then HMAC'd with it, the head signed and logged next to the key file,
+    /// and [`Store::verify_chain`] checks with it. carecall's writers and
+    /// `carecall audit verify` always set it (`audit.rs`).
+    pub fn with_chain_key(mut self, key: ChainKey) -> Store {
+        self.chain_key = Some(Arc::new(key));
+        self
     }
 
     /// Which database this store talks to.
