@@ -29,9 +29,15 @@ pub enum SetupError {
     Sip(#[from] SipError),
     #[error("sip.public_addr {0:?} is not an IP address")]
     PublicAddr(String),
+    #[error("ivr.questionnaire: {0}")]
+    Questionnaire(#[from] crate::questionnaire::QuestionnaireError),
 }
 
 pub async fn services(config: Config) -> Result<CallServices, SetupError> {
+    // Read before anything starts: it says when a response is complete.
+    let questionnaire = Arc::new(crate::questionnaire::Questionnaire::load(
+        &config.ivr.questionnaire,
+    )?);
     let store = Store::connect(&config.database.url).await?;
     let interrupted = store.mark_interrupted().await?;
     if interrupted > 0 {
@@ -103,6 +109,7 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         store,
         prompts,
         registration,
+        questionnaire,
     })
 }
 

@@ -24,10 +24,10 @@ use super::policy::CampaignPolicy;
 use super::progressive;
 use crate::call::{CallError, CallRequest, CallServices, Disposition, place_call};
 use crate::dialer::pacing::{Limits, Pacer};
-use crate::dialer::schedule::Next;
+use crate::dialer::schedule::{Ended, History, Next};
 use crate::store::{
     CallId, CampaignId, CampaignMode, CampaignRecord, CampaignStatus, OperatorId, OperatorState,
-    StoreError, TargetRecord,
+    StoreError, TargetHistory, TargetRecord,
 };
 
 /// How often the loop looks for due targets (finer than the pacing it serves).
@@ -309,7 +309,16 @@ impl Runner {
             let Some(target) = self
                 .svc
                 .store
-                .claim_due(&self.node, &c.campaign.id, now, 1, LEASE)
+                .claim_due_spaced(
+                    &self.node,
+                    &c.campaign.id,
+                    now,
+                    1,
+                    LEASE,
+                    Duration::from_secs(
+                        u64::from(c.policy.retry.same_number_days).saturating_mul(86_400),
+                    ),
+                )
                 .await?
                 .pop()
             else {
@@ -412,12 +421,17 @@ impl Runner {
                     Ok(report) => {
                         let _ = self.svc.store.clear_alarm("call_setup").await;
                         self.note_trunk(report.disposition, &report.reason).await;
-                        self.schedule_next(&policy, &target, report.disposition)
-                            .await;
+                        self.schedule_next(
+                            &policy,
+                            &target,
+                            report.disposition,
+                            report.soft_refusal,
+                        )
+                        .await;
                     }
                     Err(CallError::DoNotCall(_)) => {
                         // Listed after the sample was drawn: never call.
-                        self.schedule_next(&policy, &target, Disposition::DoNotCall)
+                        self.schedule_next(&policy, &target, Disposition::DoNotCall, false)
                             .await;
                     }
                     Err(e) => self.not_placed(&target, &e).await,
@@ -447,16 +461,48 @@ impl Runner {
             .await;
     }
 
+    /// Decides and records the target's next step from its whole attempt
+    /// history (one attempt a day, spread over days, soft refusals).
     async fn schedule_next(
         &self,
         policy: &CampaignPolicy,
         target: &TargetRecord,
         disposition: Disposition,
+        soft_refusal: bool,
     ) {
-        let attempts = target.attempts.saturating_add(1);
+        if soft_refusal && let Err(e) = self.svc.store.note_soft_refusal(&target.id, &self.node).await {
+            warn!(error = %e, "could not count the soft refusal");
+        }
+        let history = match self.svc.store.target_history(&target.id).await {
+            Ok(h) => h,
+            Err(e) => {
+                // Without it the rules cannot be checked: assume the most
+                // cautious history (every attempt made today).
+                warn!(error = %e, "could not read the target's attempts");
+                TargetHistory {
+                    started: vec![Utc::now(); target.attempts as usize + 1],
+                    soft_refusals: u32::from(soft_refusal),
+                }
+            }
+        };
+        // A call placed before any row existed (refused before dialling) is
+        // not in the history; the attempt counter is.
+        let mut started = history.started;
+        while (started.len() as u32) < target.attempts.saturating_add(1) {
+            started.push(Utc::now());
+        }
+        let last = Ended {
+            disposition,
+            soft_refusal,
+            at: Utc::now(),
+        };
+        let history = History {
+            started,
+            soft_refusals: history.soft_refusals,
+        };
         let next = policy
             .retry
-            .next_attempt(disposition, attempts, Utc::now(), &policy.windows);
+            .next_attempt(last, &history, &policy.windows);
         let (at, final_reason) = match &next {
             Next::Retry { at } => (Some(*at), None),
             Next::Final { reason } => (None, Some(format!("{reason:?}").to_lowercase())),

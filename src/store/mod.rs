@@ -50,6 +50,7 @@ pub use connect::{Backend, StoreOptions};
 pub use error::{StoreError, redact_url};
 pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
 pub use sampling::DossierFilter;
+pub use targets::TargetHistory;
 pub use types::{
     AnswerId, AnswerKind, AnswerRecord, CallId, CallOutcome, CallRecord, CallSummary, Dossier,
     NewAnswer, NewCall, NewRecording, RecordingId, RecordingRecord, ResponseId, ResponseRecord,
