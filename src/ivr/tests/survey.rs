@@ -432,8 +432,9 @@ fn a_resumed_survey_asks_consent_then_only_what_is_missing() {
     ];
     c.engine.resume(given);
     c.start();
-    c.played();
-    c.played();
+    c.played(); // greeting
+    c.played(); // recording notice
+    c.played(); // the consent question
     // q1 ("3": other) and its spoken follow-up, then q2, are skipped; q3 was
     // left unanswered, so it is asked.
     assert_eq!(
@@ -458,7 +459,8 @@ fn a_resumed_survey_with_a_score_goes_to_q5() {
         .collect();
     c.engine.resume(given);
     c.start();
-    c.played();
-    c.played();
+    c.played(); // greeting
+    c.played(); // recording notice
+    c.played(); // the consent question
     assert_eq!(c.keys("1"), [value("consent", "1"), play(&["q5", "beep"])]);
 }
