@@ -305,10 +305,7 @@ mod tests {
             Completeness::Partial
         );
         // Consent and the callback offer are the dialplan's, not the form's.
-        assert_eq!(
-            q.completeness(["consent", "callback"]),
-            Completeness::Empty
-        );
+        assert_eq!(q.completeness(["consent", "callback"]), Completeness::Empty);
         assert!(q.asks("q3") && !q.asks("consent"));
     }
 

@@ -485,7 +485,11 @@ fn complete_whatever_follows(name: &str, sipp: impl FnOnce(&Path) -> Sipp, end_r
         &dir,
         "SELECT dossier_code, status, target_id IS NOT NULL FROM survey_responses",
     );
-    assert_eq!(responses, [["HS-001", "completed", "1"]], "stored once, complete");
+    assert_eq!(
+        responses,
+        [["HS-001", "completed", "1"]],
+        "stored once, complete"
+    );
     let q4 = db_rows(&dir, "SELECT value FROM answers WHERE key = 'q4'");
     assert_eq!(q4, [["10"]]);
     let targets = db_rows(&dir, "SELECT state, final_reason FROM campaign_targets");
@@ -555,7 +559,11 @@ fn a_partial_call_and_its_retry_make_one_response() {
     let calls = db_rows(&dir, "SELECT disposition FROM calls ORDER BY started_at");
     assert_eq!(calls, [["answered"], ["answered"]]);
     let responses = db_rows(&dir, "SELECT id, status FROM survey_responses");
-    assert_eq!(responses.len(), 1, "one response per dossier: {responses:?}");
+    assert_eq!(
+        responses.len(),
+        1,
+        "one response per dossier: {responses:?}"
+    );
     assert_eq!(responses[0][1], "partial");
     let answers = db_rows(
         &dir,

@@ -145,8 +145,8 @@ async fn answered_call(store: &Store, destination: &str, dossier: Option<&str>, 
 }
 
 mod cases {
-    use super::*;
     pub use super::dossier_cases::*;
+    use super::*;
 
     pub async fn units_round_trip_and_hierarchy(store: &Store, _url: &str) {
         let province = unit("DT", "Tỉnh Đồng Tháp", unit_level::PROVINCE, None);
@@ -953,14 +953,26 @@ mod dossier_cases {
         let got = store.claim_due("n1", &a, at(0), 5, MIN).await.unwrap();
         assert_eq!(got.len(), 1);
         // The other campaign's dossier of the same number waits, on any node.
-        assert!(store.claim_due("n2", &b, at(0), 5, MIN).await.unwrap().is_empty());
+        assert!(
+            store
+                .claim_due("n2", &b, at(0), 5, MIN)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let call = store
             .start_call(&call("0912345678", Some("HS-00001"), 1_000))
             .await
             .unwrap();
         store.link_call(&call, &a, &got[0].id).await.unwrap();
         store.mark_dialling(&got[0].id, "n1", &call).await.unwrap();
-        assert!(store.claim_due("n2", &b, at(2_000), 5, MIN).await.unwrap().is_empty());
+        assert!(
+            store
+                .claim_due("n2", &b, at(2_000), 5, MIN)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // The attempt ends and is retried later: the number is free, but it was
         // called for another dossier this week, so the second dossier waits…
         store
@@ -968,7 +980,13 @@ mod dossier_cases {
             .await
             .unwrap();
         let day = 86_400_000;
-        assert!(store.claim_due("n2", &b, at(3 * day), 5, MIN).await.unwrap().is_empty());
+        assert!(
+            store
+                .claim_due("n2", &b, at(3 * day), 5, MIN)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // …a week, or the campaign's own gap.
         let spaced = store
             .claim_due_spaced("n2", &b, at(3 * day), 5, MIN, Duration::from_secs(86_400))
@@ -976,10 +994,16 @@ mod dossier_cases {
             .unwrap();
         assert_eq!(spaced.len(), 1, "a one-day gap has passed");
         store.release_claims("n2").await.unwrap();
-        let later = store.claim_due("n2", &b, at(7 * day + 1_001), 5, MIN).await.unwrap();
+        let later = store
+            .claim_due("n2", &b, at(7 * day + 1_001), 5, MIN)
+            .await
+            .unwrap();
         assert_eq!(codes(&later), ["HS-00002"]);
         // Its own retries are not held back by its own calls.
-        let again = store.claim_due("n1", &a, at(7 * day + 2_000), 5, MIN).await.unwrap();
+        let again = store
+            .claim_due("n1", &a, at(7 * day + 2_000), 5, MIN)
+            .await
+            .unwrap();
         assert!(again.is_empty(), "the number is in flight for b now");
     }
 
@@ -1002,7 +1026,11 @@ mod dossier_cases {
     async fn refused_as_duplicate(url: &str, sql: &'static str, arg: &str) {
         use sqlx::Connection;
         let mut db = sqlx::AnyConnection::connect(url).await.unwrap();
-        let err = sqlx::query(sql).bind(arg).execute(&mut db).await.unwrap_err();
+        let err = sqlx::query(sql)
+            .bind(arg)
+            .execute(&mut db)
+            .await
+            .unwrap_err();
         assert!(
             err.as_database_error()
                 .is_some_and(|d| d.is_unique_violation()),
@@ -1026,8 +1054,15 @@ mod dossier_cases {
 
     pub async fn a_sampled_dossier_has_one_response_across_its_calls(store: &Store, url: &str) {
         let id = running_with(store, 1).await;
-        let t = store.claim_due("n", &id, at(0), 1, MIN).await.unwrap().remove(0);
-        let first = store.start_call(&call(&t.phone, Some(&t.dossier_code), 0)).await.unwrap();
+        let t = store
+            .claim_due("n", &id, at(0), 1, MIN)
+            .await
+            .unwrap()
+            .remove(0);
+        let first = store
+            .start_call(&call(&t.phone, Some(&t.dossier_code), 0))
+            .await
+            .unwrap();
         store.link_call(&first, &id, &t.id).await.unwrap();
         let (resp, given) = store
             .open_target_response(&first, &t.id, Some(&t.dossier_code), "survey-1022")
@@ -1052,7 +1087,10 @@ mod dossier_cases {
             .unwrap();
         assert_eq!(again, resp);
         assert_eq!(
-            given.iter().map(|a| (a.key.as_str(), a.value.as_deref())).collect::<Vec<_>>(),
+            given
+                .iter()
+                .map(|a| (a.key.as_str(), a.value.as_deref()))
+                .collect::<Vec<_>>(),
             [("q1", Some("2"))]
         );
         store.add_answer(&resp, &answer("q4", "3")).await.unwrap();
@@ -1064,14 +1102,20 @@ mod dossier_cases {
         for c in [&first, &second] {
             let s = store.call_summary(c).await.unwrap().unwrap();
             let r = s.response.expect("the dossier's response");
-            assert_eq!((r.id.clone(), r.status.as_str()), (resp.clone(), "completed"));
+            assert_eq!(
+                (r.id.clone(), r.status.as_str()),
+                (resp.clone(), "completed")
+            );
         }
         let history = store.target_history(&t.id).await.unwrap();
         assert_eq!(history.started, [at(0), at(90_000_000)]);
         assert_eq!(history.soft_refusals, 0);
         store.note_soft_refusal(&t.id, "n").await.unwrap();
         assert_eq!(store.target_history(&t.id).await.unwrap().soft_refusals, 1);
-        let lost = store.note_soft_refusal(&t.id, "other-node").await.unwrap_err();
+        let lost = store
+            .note_soft_refusal(&t.id, "other-node")
+            .await
+            .unwrap_err();
         assert!(matches!(lost, StoreError::LostClaim { .. }), "{lost}");
         // A second response for the same dossier is refused by the database.
         refused_as_duplicate(

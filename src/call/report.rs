@@ -479,7 +479,10 @@ mod tests {
             ..Outcome::default()
         };
         assert!(o.hung_up_before_consent(true));
-        assert!(!o.hung_up_before_consent(false), "never answered: not a refusal");
+        assert!(
+            !o.hung_up_before_consent(false),
+            "never answered: not a refusal"
+        );
         o.answers.push(answer(
             "consent",
             Answer::Unanswered {

@@ -470,7 +470,13 @@ impl Runner {
         disposition: Disposition,
         soft_refusal: bool,
     ) {
-        if soft_refusal && let Err(e) = self.svc.store.note_soft_refusal(&target.id, &self.node).await {
+        if soft_refusal
+            && let Err(e) = self
+                .svc
+                .store
+                .note_soft_refusal(&target.id, &self.node)
+                .await
+        {
             warn!(error = %e, "could not count the soft refusal");
         }
         let history = match self.svc.store.target_history(&target.id).await {
@@ -500,9 +506,7 @@ impl Runner {
             started,
             soft_refusals: history.soft_refusals,
         };
-        let next = policy
-            .retry
-            .next_attempt(last, &history, &policy.windows);
+        let next = policy.retry.next_attempt(last, &history, &policy.windows);
         let (at, final_reason) = match &next {
             Next::Retry { at } => (Some(*at), None),
             Next::Final { reason } => (None, Some(format!("{reason:?}").to_lowercase())),

@@ -6,8 +6,8 @@
 
 use sqlx::any::AnyRow;
 
-use super::error::classify;
 use super::campaign_types::TargetId;
+use super::error::classify;
 use super::types::{
     AnswerId, AnswerKind, AnswerRecord, CallId, NewAnswer, ResponseId, ResponseRecord,
     response_status, to_ms,

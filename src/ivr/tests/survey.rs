@@ -79,7 +79,10 @@ fn q4_lone_zero_is_asked_again_never_ten() {
     c.reach_q4();
     c.played();
     assert_eq!(c.keys("0"), [play(&["invalid", "q4"])]);
-    assert!(c.answers().iter().all(|(k, _)| *k != "q4"), "nothing stored");
+    assert!(
+        c.answers().iter().all(|(k, _)| *k != "q4"),
+        "nothing stored"
+    );
     c.played();
     // Zero again, then silence: still nothing stored, asked a third time.
     assert_eq!(c.keys("0"), [play(&["invalid", "q4"])]);
@@ -87,7 +90,11 @@ fn q4_lone_zero_is_asked_again_never_ten() {
     assert_eq!(c.keys("1"), []);
     assert_eq!(c.wait_ms(2_999), [], "1 may become 10");
     assert_eq!(c.keys("0"), [value("q4", "10"), play(&["q5", "beep"])]);
-    let q4: Vec<_> = c.answers().into_iter().filter(|(k, _)| *k == "q4").collect();
+    let q4: Vec<_> = c
+        .answers()
+        .into_iter()
+        .filter(|(k, _)| *k == "q4")
+        .collect();
     assert_eq!(q4, [("q4", Answer::Value("10".into()))]);
 }
 
@@ -437,10 +444,7 @@ fn a_resumed_survey_asks_consent_then_only_what_is_missing() {
     c.played(); // the consent question
     // q1 ("3": other) and its spoken follow-up, then q2, are skipped; q3 was
     // left unanswered, so it is asked.
-    assert_eq!(
-        c.keys("1"),
-        [value("consent", "1"), play(&["q3", "beep"])]
-    );
+    assert_eq!(c.keys("1"), [value("consent", "1"), play(&["q3", "beep"])]);
     assert_eq!(c.engine.current_node(), "q3");
     assert_eq!(
         c.answers(),
