@@ -582,3 +582,33 @@ fn a_partial_call_and_its_retry_make_one_response() {
     let peer = sipp.wait(Duration::from_secs(10));
     assert_eq!(peer.requests_received("INVITE"), 2, "{}", peer.describe());
 }
+
+/// `dialer.daily_cap` bounds the province's campaign calls per day whatever
+/// the campaigns' own daily targets: with a cap of 1, the second citizen is
+/// not dialled today although the campaign allows 50.
+#[test]
+fn the_province_daily_cap_stops_new_calls() {
+    let dir = test_dir("dossier_daily_cap");
+    let mut sipp = Sipp::start_calls(&dir, "uas_busy.xml", &[], Transport::Udp, 2);
+    let config = write_config(&dir, &sipp.trunk_uri());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.trim_end().ends_with(".csv\""),
+        "[dialer] is last: {text}"
+    );
+    text.push_str("daily_cap = 1\n");
+    std::fs::write(&config, text).unwrap();
+    import_dossiers(&dir, &config, 2);
+    let serve = start_serve(&dir, &config);
+    let id = start_campaign(&serve.api, 2, 2);
+    wait_progress(&serve.api, &id, 30, "one busy attempt", |p| {
+        p["attempts"] == 1 && p["dialling"] == 0
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let (_, c, _) = http("GET", &format!("{}/api/v1/campaigns/{id}", serve.api), None);
+    assert_eq!(c["progress"]["attempts"], 1, "{c}");
+    assert_eq!(c["progress"]["pending"], 2, "{c}");
+    drop(serve);
+    let peer = sipp.wait(Duration::from_millis(100));
+    assert_eq!(peer.requests_received("INVITE"), 1, "{}", peer.describe());
+}

@@ -133,7 +133,11 @@ impl Runner {
             return Ok(());
         }
         let mut progressive = Vec::new();
+        let mut province_left = self.province_left(now).await?;
         for campaign in self.svc.store.running_campaigns().await? {
+            if province_left == 0 {
+                break;
+            }
             let policy = match CampaignPolicy::from_record(&campaign) {
                 Ok(p) => p,
                 Err(e) => {
@@ -149,7 +153,9 @@ impl Runner {
                 .store
                 .calls_started_since(&campaign.id, policy.local_midnight(now))
                 .await?;
-            let left_today = u64::from(campaign.daily_target).saturating_sub(started_today);
+            let left_today = u64::from(campaign.daily_target)
+                .saturating_sub(started_today)
+                .min(province_left);
             self.limits.lock().await.ensure_campaign(
                 campaign.id.as_str(),
                 Pacer::new(campaign.max_concurrent as usize, campaign.calls_per_second),
@@ -166,19 +172,43 @@ impl Runner {
                 // Dialled only for a free operator, after every campaign was seen.
                 progressive.push(open);
             } else {
-                self.clone().dial_ivr(open, now).await?;
+                let placed = self.clone().dial_ivr(open, now).await?;
+                province_left = province_left.saturating_sub(placed);
             }
         }
-        if !progressive.is_empty() {
-            self.dial_progressive(progressive, now).await?;
+        if !progressive.is_empty() && province_left > 0 {
+            for c in &mut progressive {
+                c.left_today = c.left_today.min(province_left);
+            }
+            self.dial_progressive(progressive, now, province_left)
+                .await?;
         }
         Ok(())
     }
 
+    /// Campaign calls the province may still start today (`dialer.daily_cap`,
+    /// counted in the database so every node sees the same day); unlimited
+    /// when there is no cap.
+    async fn province_left(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cap = self.svc.config.dialer.daily_cap;
+        if cap == 0 {
+            return Ok(u64::MAX);
+        }
+        let midnight = CampaignPolicy::province_midnight(now);
+        let started = self
+            .svc
+            .store
+            .campaign_calls_started_since(midnight)
+            .await?;
+        Ok(u64::from(cap).saturating_sub(started))
+    }
+
     /// IVR campaigns: as many due targets as pacing and the daily target allow.
-    async fn dial_ivr(self: Arc<Self>, mut c: Open, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Returns how many calls it started.
+    async fn dial_ivr(self: Arc<Self>, mut c: Open, now: DateTime<Utc>) -> Result<u64, StoreError> {
         // Pacing is asked first and charged only when a target was claimed,
         // so a campaign with nothing due never takes another's turn.
+        let mut placed = 0;
         while c.left_today > 0 && self.may_start(&c.campaign.id).await {
             let Some(target) = self.claim_target(&c, now).await? else {
                 break;
@@ -187,20 +217,23 @@ impl Runner {
                 break;
             }
             c.left_today -= 1;
+            placed += 1;
             self.clone()
                 .start(c.campaign.clone(), c.policy.clone(), target, None);
         }
-        Ok(())
+        Ok(placed)
     }
 
     /// Operator campaigns (progressive dialling): each free operator who can
     /// be reached, longest idle first, is claimed, then one due target of the
     /// campaigns they serve (see `progressive`) is dialled for them. With
     /// nothing due, the operator is given back at once, as idle as before.
+    /// At most `province_left` calls in all (`dialer.daily_cap`).
     async fn dial_progressive(
         self: Arc<Self>,
         mut open: Vec<Open>,
         now: DateTime<Utc>,
+        mut province_left: u64,
     ) -> Result<(), StoreError> {
         let clock = std::time::Instant::now();
         {
@@ -212,7 +245,7 @@ impl Runner {
             return Ok(());
         }
         for op in self.svc.store.available_operators().await? {
-            if open.iter().all(|c| c.left_today == 0) {
+            if province_left == 0 || open.iter().all(|c| c.left_today == 0) {
                 break;
             }
             if !self.svc.operators.reachable(&op).await {
@@ -240,7 +273,9 @@ impl Runner {
                     )
                     .await?;
             }
-            placed?;
+            if placed? {
+                province_left -= 1;
+            }
         }
         Ok(())
     }
