@@ -180,6 +180,10 @@ pub struct DialerConfig {
     pub calls_per_second: f64,
     /// Administrative units loaded at start-up (code,name,level,parent).
     pub units_file: PathBuf,
+    /// Campaign calls started per local day across the whole province: all
+    /// campaigns, every node sharing the database (issue 15: the hotline's
+    /// capacity and citizens' patience are shared). 0: no cap.
+    pub daily_cap: u32,
 }
 
 /// The built-in registrar for operators' phones (`sip::registrar`).
@@ -335,6 +339,7 @@ impl Default for DialerConfig {
             max_concurrent: 30,
             calls_per_second: 2.0,
             units_file: "data/units.csv".into(),
+            daily_cap: 0,
         }
     }
 }

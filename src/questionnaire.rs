@@ -53,7 +53,26 @@ pub struct Question {
 #[serde(deny_unknown_fields)]
 pub struct Questionnaire {
     pub title: String,
+    /// The questions a response needs answered to count as a complete
+    /// interview (AAPOR *I*); fewer answers make a partial (*P*). A call that
+    /// reaches this point is complete whatever happens after it (hang-up in
+    /// Q5 or the thanks, lost media), so the citizen is never dialled again.
+    /// Empty: only a dialplan that runs to its end completes a response.
+    #[serde(default)]
+    pub complete_when: Vec<String>,
     pub questions: Vec<Question>,
+}
+
+/// How much of the questionnaire a response holds (AAPOR *Standard
+/// Definitions*: complete *I*, partial *P*, or no interview at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completeness {
+    /// Every question of `complete_when` has an answer.
+    Complete,
+    /// Some questions of the form are answered, not all that a complete needs.
+    Partial,
+    /// No question of the form is answered (consent alone is not an answer).
+    Empty,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +164,13 @@ impl Questionnaire {
                 return Err(bad("the key is used twice"));
             }
         }
+        if let Some(key) = q.complete_when.iter().find(|k| q.question(k).is_none()) {
+            return Err(QuestionnaireError::Invalid {
+                path: path.to_string(),
+                key: key.clone(),
+                why: "complete_when names a question the form does not have",
+            });
+        }
         Ok(q)
     }
 
@@ -194,6 +220,31 @@ impl Questionnaire {
         }
     }
 
+    /// How complete a response is, given which keys hold an answer (a value
+    /// or a spoken clip; an `unanswered` row is not an answer).
+    pub fn completeness<'a>(&self, answered: impl IntoIterator<Item = &'a str>) -> Completeness {
+        let answered: Vec<&str> = answered
+            .into_iter()
+            .filter(|k| self.question(k).is_some())
+            .collect();
+        let complete = !self.complete_when.is_empty()
+            && self
+                .complete_when
+                .iter()
+                .all(|k| answered.contains(&k.as_str()));
+        match (complete, answered.is_empty()) {
+            (true, _) => Completeness::Complete,
+            (false, false) => Completeness::Partial,
+            (false, true) => Completeness::Empty,
+        }
+    }
+
+    /// Whether `key` is a question of the form (answers to it are kept across
+    /// a retry; dialplan-only keys such as consent are asked again).
+    pub fn asks(&self, key: &str) -> bool {
+        self.question(key).is_some()
+    }
+
     /// The label of a choice's option, for display.
     pub fn option_label(&self, key: &str, value: &str) -> Option<&str> {
         self.question(key)?
@@ -238,6 +289,35 @@ mod tests {
             Err(AnswerError::Empty { .. })
         ));
         assert_eq!(q.option_label("gender", "f"), Some("Nữ"));
+    }
+
+    #[test]
+    fn q1_and_q4_make_a_complete_whatever_follows() {
+        let q = Questionnaire::shipped();
+        assert_eq!(q.complete_when, ["q1", "q4"]);
+        assert_eq!(
+            q.completeness(["consent", "q1", "q2", "q3", "q4"]),
+            Completeness::Complete
+        );
+        assert_eq!(q.completeness(["q4", "q1"]), Completeness::Complete);
+        assert_eq!(
+            q.completeness(["consent", "q1", "q2", "q3"]),
+            Completeness::Partial
+        );
+        // Consent and the callback offer are the dialplan's, not the form's.
+        assert_eq!(q.completeness(["consent", "callback"]), Completeness::Empty);
+        assert!(q.asks("q3") && !q.asks("consent"));
+    }
+
+    #[test]
+    fn completeness_needs_a_rule_and_names_known_questions() {
+        let form = "title = 't'\n[[questions]]\nkey = 'a'\npart = 1\nlabel = 'x'\nkind = 'text'\n";
+        let q = Questionnaire::parse(form, "f.toml").unwrap();
+        // No rule: answers alone never make a complete.
+        assert_eq!(q.completeness(["a"]), Completeness::Partial);
+        let bad = format!("complete_when = ['a', 'zz']\n{form}");
+        let e = Questionnaire::parse(&bad, "f.toml").unwrap_err();
+        assert!(e.to_string().contains("\"zz\""), "{e}");
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum SetupError {
     Sip(#[from] SipError),
     #[error("sip.public_addr {0:?} is not an IP address")]
     PublicAddr(String),
+    #[error("ivr.questionnaire: {0}")]
+    Questionnaire(#[from] crate::questionnaire::QuestionnaireError),
 }
 
 /// How often a process tells the database it is alive.
@@ -81,6 +83,10 @@ async fn heartbeat_loop(store: Store, instance: Instance) {
 }
 
 pub async fn services(config: Config) -> Result<CallServices, SetupError> {
+    // Read before anything starts: it says when a response is complete.
+    let questionnaire = Arc::new(crate::questionnaire::Questionnaire::load(
+        &config.ivr.questionnaire,
+    )?);
     // Every answer and call is chained under the audit key (store/audit.rs).
     let key = ChainKey::load_or_create(&config.database.audit_key_file)?;
     let store = Store::connect(&config.database.url)
@@ -156,6 +162,7 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         store,
         prompts,
         registration,
+        questionnaire,
     })
 }
 

@@ -81,13 +81,21 @@ fn import_dossiers(dir: &Path, config: &Path, n: usize) {
 
 /// Creates and starts a campaign over November 2026, open around the clock.
 fn start_campaign(api: &str, size: usize, max_concurrent: u32) -> String {
-    let spec = json!({
+    start_campaign_with(api, size, max_concurrent, Value::Null)
+}
+
+/// As [`start_campaign`], with a `retry` policy (`null`: the defaults).
+fn start_campaign_with(api: &str, size: usize, max_concurrent: u32, retry: Value) -> String {
+    let mut spec = json!({
         "name": "Khảo sát tháng 11",
         "period_from": "2026-11-01", "period_to": "2026-11-30",
         "size": size, "daily_target": 50, "max_concurrent": max_concurrent,
         "calls_per_second": 5.0, "seed": 11,
         "windows": {"weekly": [{"days": ["Mon","Tue","Wed","Thu","Fri","Sat","Sun"], "start": "00:00", "end": "24:00"}]}
     });
+    if !retry.is_null() {
+        spec["retry"] = retry;
+    }
     let (st, created, _) = http(
         "POST",
         &format!("{api}/api/v1/campaigns"),
@@ -415,4 +423,192 @@ fn trunk_down_raises_an_alarm_and_reschedules() {
     assert!(alarms.to_string().contains("trunk_down"), "{alarms}");
     let (_, health, _) = http("GET", &format!("{}/api/v1/health", serve.api), None);
     assert_eq!(health["status"], "degraded", "{health}");
+}
+
+// ── Issue 15: one honest survey per dossier ──────────────────────────────────
+
+/// Rows of `sql` on the test's SQLite database, every column as text.
+fn db_rows(dir: &Path, sql: &str) -> Vec<Vec<String>> {
+    use sqlx::{Connection, Row};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}?mode=ro", dir.join("carecall.db").display());
+        let mut db = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_all(&mut db)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| {
+                        r.try_get::<Option<String>, _>(i)
+                            .map(|v| v.unwrap_or_default())
+                            .or_else(|_| r.try_get::<i64, _>(i).map(|n| n.to_string()))
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// A policy that would dial again at once if the target were not final: so a
+/// complete call mistaken for a partial one shows as a second INVITE.
+fn redial_at_once(max_attempts: u32) -> Value {
+    json!({"busy": 0, "no_answer": 0, "failed": 0, "no_input": 0,
+           "max_attempts": max_attempts, "per_day": 5, "min_days": 1})
+}
+
+/// One dossier, one citizen who behaves as `sipp` says: the call must be
+/// stored once, complete, and never re-dialled.
+fn complete_whatever_follows(name: &str, sipp: impl FnOnce(&Path) -> Sipp, end_reason: &str) {
+    let dir = test_dir(name);
+    let mut sipp = sipp(&dir);
+    let config = write_config(&dir, &sipp.trunk_uri());
+    import_dossiers(&dir, &config, 1);
+    let serve = start_serve(&dir, &config);
+    let id = start_campaign_with(&serve.api, 1, 1, redial_at_once(3));
+    let progress = wait_progress(&serve.api, &id, 150, "the dossier done", |p| p["done"] == 1);
+    assert_eq!(progress["by_disposition"]["completed"], 1, "{progress}");
+    assert_eq!(progress["attempts"], 1, "{progress}");
+    // The dialer keeps running: nothing more is dialled.
+    std::thread::sleep(Duration::from_secs(3));
+    let calls = db_rows(&dir, "SELECT disposition, end_reason FROM calls");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0][0], "completed", "{calls:?}");
+    assert_eq!(calls[0][1], end_reason, "{calls:?}");
+    let responses = db_rows(
+        &dir,
+        "SELECT dossier_code, status, target_id IS NOT NULL FROM survey_responses",
+    );
+    assert_eq!(
+        responses,
+        [["HS-001", "completed", "1"]],
+        "stored once, complete"
+    );
+    let q4 = db_rows(&dir, "SELECT value FROM answers WHERE key = 'q4'");
+    assert_eq!(q4, [["10"]]);
+    let targets = db_rows(&dir, "SELECT state, final_reason FROM campaign_targets");
+    assert_eq!(targets, [["done", "completed"]]);
+    let peer = sipp.wait(Duration::from_secs(10));
+    assert_eq!(peer.requests_received("INVITE"), 1, "{}", peer.describe());
+}
+
+/// sipp as the trunk whose citizen answers the timeline and hangs up
+/// `after_ms` after the answer, for `calls` calls.
+fn hanging_up(dir: &Path, after_ms: u32, calls: u32) -> Sipp {
+    let pcap = fixtures().join("survey_rfc4733.pcap");
+    Sipp::start_with(
+        dir,
+        "uas_survey_hangup.xml",
+        &[("pcap", &pcap.to_string_lossy())],
+        Transport::Udp,
+        calls,
+        &["-d", &after_ms.to_string()],
+    )
+}
+
+/// Q1–Q4 answered (Q4 at ~52 s), then the citizen hangs up during Q5's prompt.
+#[test]
+fn hang_up_at_q5_is_a_complete_never_redialled() {
+    complete_whatever_follows("dossier_q5", |d| hanging_up(d, 60_000, 1), "peer_hangup");
+}
+
+/// Every answer given, then the citizen hangs up during the 15 s thank-you.
+#[test]
+fn hang_up_during_the_thanks_is_a_complete_never_redialled() {
+    complete_whatever_follows("dossier_thanks", |d| hanging_up(d, 80_000, 1), "completed");
+}
+
+/// The citizen's RTP stops right after Q4: carecall hangs up on no media,
+/// and the survey is complete all the same.
+#[test]
+fn media_lost_after_q4_is_a_complete_never_redialled() {
+    complete_whatever_follows(
+        "dossier_no_media",
+        |d| {
+            let pcap = fixtures().join("survey_until_q4.pcap");
+            Sipp::start(
+                d,
+                "uas_survey_answer.xml",
+                &[("pcap", &pcap.to_string_lossy())],
+                Transport::Udp,
+            )
+        },
+        "no_media",
+    );
+}
+
+/// A citizen who hangs up after Q2 (partial) is dialled again; the retry
+/// asks consent, skips Q1 and Q2, and writes into the same response: the
+/// dossier has one response, its two calls stay the attempt history.
+#[test]
+fn a_partial_call_and_its_retry_make_one_response() {
+    let dir = test_dir("dossier_retry");
+    let mut sipp = hanging_up(&dir, 30_000, 2);
+    let config = write_config(&dir, &sipp.trunk_uri());
+    import_dossiers(&dir, &config, 1);
+    let serve = start_serve(&dir, &config);
+    let id = start_campaign_with(&serve.api, 1, 1, redial_at_once(2));
+    let progress = wait_progress(&serve.api, &id, 150, "two attempts", |p| p["done"] == 1);
+    assert_eq!(progress["attempts"], 2, "{progress}");
+    let calls = db_rows(&dir, "SELECT disposition FROM calls ORDER BY started_at");
+    assert_eq!(calls, [["answered"], ["answered"]]);
+    let responses = db_rows(&dir, "SELECT id, status FROM survey_responses");
+    assert_eq!(
+        responses.len(),
+        1,
+        "one response per dossier: {responses:?}"
+    );
+    assert_eq!(responses[0][1], "partial");
+    let answers = db_rows(
+        &dir,
+        "SELECT key, revision, value FROM answers ORDER BY answered_at, key",
+    );
+    let keys: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|a| (a[0].as_str(), a[1].as_str()))
+        .collect();
+    // Consent is asked on each call; Q1 and Q2 only on the first.
+    assert_eq!(
+        keys,
+        [("consent", "1"), ("q1", "1"), ("q2", "1"), ("consent", "2")],
+        "{answers:?}"
+    );
+    let peer = sipp.wait(Duration::from_secs(10));
+    assert_eq!(peer.requests_received("INVITE"), 2, "{}", peer.describe());
+}
+
+/// `dialer.daily_cap` bounds the province's campaign calls per day whatever
+/// the campaigns' own daily targets: with a cap of 1, the second citizen is
+/// not dialled today although the campaign allows 50.
+#[test]
+fn the_province_daily_cap_stops_new_calls() {
+    let dir = test_dir("dossier_daily_cap");
+    let mut sipp = Sipp::start_calls(&dir, "uas_busy.xml", &[], Transport::Udp, 2);
+    let config = write_config(&dir, &sipp.trunk_uri());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.trim_end().ends_with(".csv\""),
+        "[dialer] is last: {text}"
+    );
+    text.push_str("daily_cap = 1\n");
+    std::fs::write(&config, text).unwrap();
+    import_dossiers(&dir, &config, 2);
+    let serve = start_serve(&dir, &config);
+    let id = start_campaign(&serve.api, 2, 2);
+    wait_progress(&serve.api, &id, 30, "one busy attempt", |p| {
+        p["attempts"] == 1 && p["dialling"] == 0
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let (_, c, _) = http("GET", &format!("{}/api/v1/campaigns/{id}", serve.api), None);
+    assert_eq!(c["progress"]["attempts"], 1, "{c}");
+    assert_eq!(c["progress"]["pending"], 2, "{c}");
+    drop(serve);
+    let peer = sipp.wait(Duration::from_millis(100));
+    assert_eq!(peer.requests_received("INVITE"), 1, "{}", peer.describe());
 }

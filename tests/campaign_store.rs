@@ -145,6 +145,7 @@ async fn answered_call(store: &Store, destination: &str, dossier: Option<&str>, 
 }
 
 mod cases {
+    pub use super::dossier_cases::*;
     use super::*;
 
     pub async fn units_round_trip_and_hierarchy(store: &Store, _url: &str) {
@@ -417,8 +418,15 @@ mod cases {
         assert_eq!(codes(&got), ["HS-00003"]);
         assert_eq!(got[0].attempts, 1);
 
-        // Another campaign's targets are not handed out.
-        let other = running_with(store, 2).await;
+        // Another campaign's targets are not handed out. (Its citizens are
+        // others: a number in flight in one campaign waits in every other.)
+        let other = store.create_campaign(&new_campaign("o")).await.unwrap();
+        let others: Vec<NewTarget> = (100..102).map(|i| target(i, i as i64)).collect();
+        store.add_targets(&other, &others).await.unwrap();
+        store
+            .set_campaign_status(&other, CampaignStatus::Running)
+            .await
+            .unwrap();
         assert!(
             store
                 .claim_due("a", &id, at(9_999_999), 10, MIN)
@@ -911,7 +919,219 @@ mod cases {
     }
 }
 
+/// Issue 15: one number, one call at a time and one dossier a week; one
+/// survey response per sampled dossier; the attempt history for the retry rules.
+mod dossier_cases {
+    use super::*;
+    use carecall::store::{AnswerKind, NewAnswer, response_status};
+
+    /// Two running campaigns sampling two dossiers of the same citizen.
+    async fn same_citizen_twice(store: &Store) -> (CampaignId, CampaignId) {
+        let mut ids = Vec::new();
+        for (name, n) in [("a", 1), ("b", 2)] {
+            let id = store.create_campaign(&new_campaign(name)).await.unwrap();
+            let t = NewTarget {
+                phone: "0912345678".into(),
+                ..target(n, 0)
+            };
+            store.add_targets(&id, &[t]).await.unwrap();
+            store
+                .set_campaign_status(&id, CampaignStatus::Running)
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        (ids[0].clone(), ids[1].clone())
+    }
+
+    pub async fn one_number_is_never_dialled_twice_at_once(store: &Store, _url: &str) {
+        let (a, b) = same_citizen_twice(store).await;
+        assert_eq!(
+            store.phones_in_running_campaigns().await.unwrap(),
+            HashSet::from(["0912345678".to_string()])
+        );
+        let got = store.claim_due("n1", &a, at(0), 5, MIN).await.unwrap();
+        assert_eq!(got.len(), 1);
+        // The other campaign's dossier of the same number waits, on any node.
+        assert!(
+            store
+                .claim_due("n2", &b, at(0), 5, MIN)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let call = store
+            .start_call(&call("0912345678", Some("HS-00001"), 1_000))
+            .await
+            .unwrap();
+        store.link_call(&call, &a, &got[0].id).await.unwrap();
+        store.mark_dialling(&got[0].id, "n1", &call).await.unwrap();
+        assert!(
+            store
+                .claim_due("n2", &b, at(2_000), 5, MIN)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The attempt ends and is retried later: the number is free, but it was
+        // called for another dossier this week, so the second dossier waits…
+        store
+            .finish_attempt(&got[0].id, "n1", "busy", Some(at(86_400_000)), None)
+            .await
+            .unwrap();
+        let day = 86_400_000;
+        assert!(
+            store
+                .claim_due("n2", &b, at(3 * day), 5, MIN)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // …a week, or the campaign's own gap.
+        let spaced = store
+            .claim_due_spaced("n2", &b, at(3 * day), 5, MIN, Duration::from_secs(86_400))
+            .await
+            .unwrap();
+        assert_eq!(spaced.len(), 1, "a one-day gap has passed");
+        store.release_claims("n2").await.unwrap();
+        let later = store
+            .claim_due("n2", &b, at(7 * day + 1_001), 5, MIN)
+            .await
+            .unwrap();
+        assert_eq!(codes(&later), ["HS-00002"]);
+        // Its own retries are not held back by its own calls.
+        let again = store
+            .claim_due("n1", &a, at(7 * day + 2_000), 5, MIN)
+            .await
+            .unwrap();
+        assert!(again.is_empty(), "the number is in flight for b now");
+    }
+
+    /// The database itself refuses a second claim on a number in flight (two
+    /// nodes racing past the claim query's check).
+    pub async fn the_database_refuses_two_claims_on_one_number(store: &Store, url: &str) {
+        let (a, b) = same_citizen_twice(store).await;
+        store.claim_due("n1", &a, at(0), 1, MIN).await.unwrap();
+        refused_as_duplicate(
+            url,
+            "UPDATE campaign_targets SET state = 'claimed', claimed_by = 'rogue' \
+             WHERE campaign_id = $1",
+            b.as_str(),
+        )
+        .await;
+    }
+
+    /// Runs `sql` on a raw connection (no store in the way) and expects the
+    /// database to refuse it as a duplicate.
+    async fn refused_as_duplicate(url: &str, sql: &'static str, arg: &str) {
+        use sqlx::Connection;
+        let mut db = sqlx::AnyConnection::connect(url).await.unwrap();
+        let err = sqlx::query(sql)
+            .bind(arg)
+            .execute(&mut db)
+            .await
+            .unwrap_err();
+        assert!(
+            err.as_database_error()
+                .is_some_and(|d| d.is_unique_violation()),
+            "{err}"
+        );
+    }
+
+    fn answer(key: &str, value: &str) -> NewAnswer {
+        NewAnswer {
+            key: key.into(),
+            kind: AnswerKind::Value,
+            value: Some(value.into()),
+            why: None,
+            offset_ms: Some(1_000),
+            clip_path: None,
+            clip_seconds: None,
+            clip_sha256: None,
+            answered_at: Utc::now(),
+        }
+    }
+
+    pub async fn a_sampled_dossier_has_one_response_across_its_calls(store: &Store, url: &str) {
+        let id = running_with(store, 1).await;
+        let t = store
+            .claim_due("n", &id, at(0), 1, MIN)
+            .await
+            .unwrap()
+            .remove(0);
+        let first = store
+            .start_call(&call(&t.phone, Some(&t.dossier_code), 0))
+            .await
+            .unwrap();
+        store.link_call(&first, &id, &t.id).await.unwrap();
+        let (resp, given) = store
+            .open_target_response(&first, &t.id, Some(&t.dossier_code), "survey-1022")
+            .await
+            .unwrap();
+        assert!(given.is_empty());
+        store.add_answer(&resp, &answer("q1", "2")).await.unwrap();
+        store
+            .set_response_status(&resp, response_status::PARTIAL)
+            .await
+            .unwrap();
+
+        // The retry resumes the same response and is told what it holds.
+        let second = store
+            .start_call(&call(&t.phone, Some(&t.dossier_code), 90_000_000))
+            .await
+            .unwrap();
+        store.link_call(&second, &id, &t.id).await.unwrap();
+        let (again, given) = store
+            .open_target_response(&second, &t.id, Some(&t.dossier_code), "survey-1022")
+            .await
+            .unwrap();
+        assert_eq!(again, resp);
+        assert_eq!(
+            given
+                .iter()
+                .map(|a| (a.key.as_str(), a.value.as_deref()))
+                .collect::<Vec<_>>(),
+            [("q1", Some("2"))]
+        );
+        store.add_answer(&resp, &answer("q4", "3")).await.unwrap();
+        store
+            .set_response_status(&resp, response_status::COMPLETED)
+            .await
+            .unwrap();
+        // Each call shows the dossier's one response; the calls stay the history.
+        for c in [&first, &second] {
+            let s = store.call_summary(c).await.unwrap().unwrap();
+            let r = s.response.expect("the dossier's response");
+            assert_eq!(
+                (r.id.clone(), r.status.as_str()),
+                (resp.clone(), "completed")
+            );
+        }
+        let history = store.target_history(&t.id).await.unwrap();
+        assert_eq!(history.started, [at(0), at(90_000_000)]);
+        assert_eq!(history.soft_refusals, 0);
+        store.note_soft_refusal(&t.id, "n").await.unwrap();
+        assert_eq!(store.target_history(&t.id).await.unwrap().soft_refusals, 1);
+        let lost = store
+            .note_soft_refusal(&t.id, "other-node")
+            .await
+            .unwrap_err();
+        assert!(matches!(lost, StoreError::LostClaim { .. }), "{lost}");
+        // A second response for the same dossier is refused by the database.
+        refused_as_duplicate(
+            url,
+            "INSERT INTO survey_responses (id, call_id, dossier_code, dialplan, created_at, \
+             status, target_id) SELECT 'dup', call_id, dossier_code, dialplan, created_at, \
+             status, target_id FROM survey_responses WHERE target_id = $1",
+            t.id.as_str(),
+        )
+        .await;
+    }
+}
 both_backends!(
+    one_number_is_never_dialled_twice_at_once,
+    the_database_refuses_two_claims_on_one_number,
+    a_sampled_dossier_has_one_response_across_its_calls,
     units_round_trip_and_hierarchy,
     campaign_round_trip_and_transitions,
     targets_are_idempotent,

@@ -74,6 +74,9 @@ pub struct CallServices {
     /// The trunk registration's state, when `trunk.register` is on.
     pub registration:
         Option<tokio::sync::watch::Receiver<crate::sip::registration::RegistrationState>>,
+    /// The survey form: which answers make a response complete, which are
+    /// kept when a retry resumes a dossier's response.
+    pub questionnaire: Arc<crate::questionnaire::Questionnaire>,
 }
 
 impl CallServices {

@@ -14,7 +14,10 @@ use super::disposition::Disposition;
 use crate::ivr::{Answer, EndReason};
 use crate::ivr::{CITIZEN_HANGUP, OPERATOR_HANGUP};
 use crate::media::recorder::RecordingInfo;
-use crate::store::{AnswerKind, CallId, CallOutcome, NewAnswer, NewRecording, ResponseId, Store};
+use crate::questionnaire::Completeness;
+use crate::store::{
+    AnswerKind, CallId, CallOutcome, NewAnswer, NewRecording, ResponseId, Store, response_status,
+};
 
 #[derive(Debug, Clone)]
 pub struct AnswerRecord {
@@ -39,6 +42,9 @@ pub struct Outcome {
     pub no_media: bool,
     /// Any response (even 100 Trying) came back from the trunk.
     pub heard_from_trunk: bool,
+    /// The dossier's response holds every answer the form's `complete_when`
+    /// names (this call's and earlier calls' answers together).
+    pub complete: bool,
     failure: Option<(Disposition, String)>,
 }
 
@@ -72,6 +78,12 @@ impl Outcome {
                 .map(|f| f.0)
                 .unwrap_or(Disposition::Failed);
         }
+        // A complete response is a complete interview whatever came after it
+        // (hang-up in Q5 or the thanks, media lost, an error on our side):
+        // dialling the citizen again would survey them twice (issue 15).
+        if self.complete {
+            return Disposition::Completed;
+        }
         // A failure on our side (unusable SDP, recording error) outranks what
         // the citizen did; then how the dialplan ended; then whether anyone
         // ever answered anything (no_media with no input is a silent line).
@@ -92,6 +104,25 @@ impl Outcome {
             _ if !had_input => Disposition::NoInput,
             _ => Disposition::Answered,
         }
+    }
+
+    /// The citizen picked up and hung up before giving any answer, consent
+    /// included: a soft refusal (one more try on another day, then final),
+    /// not a silent line (no media) nor a problem of ours.
+    pub fn hung_up_before_consent(&self, answered: bool) -> bool {
+        answered
+            && self.peer_hung_up
+            && !self.no_media
+            && !self.complete
+            && self.failure.is_none()
+            && matches!(
+                self.end_reason,
+                None | Some(EndReason::PeerHangup) | Some(EndReason::NoInput)
+            )
+            && self
+                .answers
+                .iter()
+                .all(|a| matches!(a.answer, Answer::Unanswered { .. }))
     }
 
     pub fn reason(&self, disposition: Disposition) -> String {
@@ -141,6 +172,8 @@ pub struct CallReport {
     pub end_reason: Option<String>,
     pub answers: BTreeMap<String, Value>,
     pub recording: Option<RecordingSummary>,
+    /// Hung up before consent: a soft refusal for the retry policy.
+    pub soft_refusal: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,6 +190,7 @@ impl CallReport {
         disposition: Disposition,
         outcome: &Outcome,
         recording: Option<RecordingInfo>,
+        answered: bool,
     ) -> CallReport {
         let answers = outcome
             .answers
@@ -176,6 +210,7 @@ impl CallReport {
                 seconds: r.seconds,
                 sha256: r.sha256,
             }),
+            soft_refusal: outcome.hung_up_before_consent(answered),
         }
     }
 
@@ -211,6 +246,8 @@ pub enum Write {
         reason: String,
         end_reason: Option<String>,
         ended_at: chrono::DateTime<chrono::Utc>,
+        /// How complete the dossier's response is now: its status.
+        response: Completeness,
     },
 }
 
@@ -309,7 +346,13 @@ async fn apply(
             reason,
             end_reason,
             ended_at,
+            response: completeness,
         } => {
+            // The response's status is settled when the call ends (it used to
+            // stay `in_progress` forever, issue 10).
+            store
+                .set_response_status(response, response_status_of(*completeness))
+                .await?;
             store
                 .finish_call(
                     call,
@@ -323,6 +366,15 @@ async fn apply(
                 )
                 .await
         }
+    }
+}
+
+/// The stored status of a response: text only at the storage edge.
+pub fn response_status_of(c: Completeness) -> &'static str {
+    match c {
+        Completeness::Complete => response_status::COMPLETED,
+        Completeness::Partial => response_status::PARTIAL,
+        Completeness::Empty => response_status::NOT_STARTED,
     }
 }
 
@@ -372,5 +424,79 @@ mod tests {
         );
         assert_eq!(ended(EndReason::Completed, true), Disposition::Completed);
         assert_eq!(ended(EndReason::PeerHangup, false), Disposition::NoInput);
+    }
+
+    fn answer(key: &str, answer: Answer) -> AnswerRecord {
+        AnswerRecord {
+            key: key.into(),
+            answer,
+            offset: Duration::ZERO,
+            clip: None,
+            given_at: chrono::Utc::now(),
+        }
+    }
+
+    /// Issue 15: Q1–Q4 answered, then the citizen hangs up at Q5 or in the
+    /// thanks, the line goes quiet, or we fail: a complete, never re-dialled.
+    #[test]
+    fn a_complete_response_completes_the_call_whatever_follows() {
+        let hung_up = Outcome {
+            complete: true,
+            peer_hung_up: true,
+            end_reason: Some(EndReason::PeerHangup),
+            ..Outcome::default()
+        };
+        assert_eq!(hung_up.disposition(true, true), Disposition::Completed);
+        let silent = Outcome {
+            complete: true,
+            no_media: true,
+            ..Outcome::default()
+        };
+        assert_eq!(silent.disposition(true, true), Disposition::Completed);
+        let mut failed = Outcome {
+            complete: true,
+            ..Outcome::default()
+        };
+        failed.fail(None, "recording: disk full".into());
+        assert_eq!(failed.disposition(true, true), Disposition::Completed);
+        // The same hang-up without the completing answers stays a break-off.
+        let partial = Outcome {
+            complete: false,
+            ..hung_up
+        };
+        assert_eq!(partial.disposition(true, true), Disposition::Answered);
+        assert_eq!(
+            response_status_of(Completeness::Complete),
+            response_status::COMPLETED
+        );
+    }
+
+    #[test]
+    fn a_hang_up_before_any_answer_is_a_soft_refusal() {
+        let mut o = Outcome {
+            peer_hung_up: true,
+            end_reason: Some(EndReason::PeerHangup),
+            ..Outcome::default()
+        };
+        assert!(o.hung_up_before_consent(true));
+        assert!(
+            !o.hung_up_before_consent(false),
+            "never answered: not a refusal"
+        );
+        o.answers.push(answer(
+            "consent",
+            Answer::Unanswered {
+                why: crate::ivr::NoAnswerWhy::NoInput,
+            },
+        ));
+        assert!(o.hung_up_before_consent(true), "an unanswered consent");
+        o.answers.push(answer("consent", Answer::Value("1".into())));
+        assert!(!o.hung_up_before_consent(true), "consented, then hung up");
+        let silent = Outcome {
+            peer_hung_up: true,
+            no_media: true,
+            ..Outcome::default()
+        };
+        assert!(!silent.hung_up_before_consent(true), "a silent line");
     }
 }

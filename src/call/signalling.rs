@@ -19,12 +19,13 @@ use super::report::{AnswerRecord, CallReport, Outcome};
 use super::session::{MediaSession, SessionEvent};
 use super::{CallError, CallRequest, CallServices, TEARDOWN_TIMEOUT};
 use crate::bridge::{DialContext, LegEvent};
-use crate::ivr::Engine;
 use crate::ivr::dialplan::Dialplan;
+use crate::ivr::{Answer, Engine};
 use crate::media::recorder::Recorder;
+use crate::questionnaire::Completeness;
 use crate::sip::sdp::{self, Negotiated, SessionDescription};
 use crate::sip::uac::{self, OutboundLeg};
-use crate::store::{CallId, Dossier, NewCall};
+use crate::store::{AnswerKind, CallId, Dossier, NewCall};
 
 /// Largest RTP datagram we accept; bigger ones are truncated and fail to parse.
 const MAX_DATAGRAM: usize = 2048;
@@ -72,14 +73,22 @@ pub(super) async fn run(
     if let Some((campaign, target)) = &req.campaign {
         svc.store.link_call(&row, campaign, target).await?;
     }
-    let response = svc
-        .store
-        .start_response(
-            &row,
-            dossier.as_ref().map(|d| d.code.as_str()),
-            &req.dialplan,
-        )
-        .await?;
+    let code = dossier.as_ref().map(|d| d.code.as_str());
+    // A sampled dossier has one response whatever the number of calls: a
+    // retry resumes it, and the questions it already answered are skipped.
+    let (response, given) = match &req.campaign {
+        Some((_, target)) => {
+            let (id, earlier) = svc
+                .store
+                .open_target_response(&row, target, code, &req.dialplan)
+                .await?;
+            (id, resumable(&svc.questionnaire, earlier))
+        }
+        None => (
+            svc.store.start_response(&row, code, &req.dialplan).await?,
+            Vec::new(),
+        ),
+    };
     info!(target = %crate::pii::mask_phone(&target), rtp = %rtp_port, "dialling");
 
     let (writes, writer) = super::report::spawn_writer(svc.store.clone(), row.clone(), response);
@@ -100,6 +109,7 @@ pub(super) async fn run(
         call_id: call_id.clone(),
         sdp_session,
         sdp_version: 1,
+        given,
     };
     let leg = match uac::invite(&svc.agent, &svc.route, &target, offer, call_id.clone()) {
         Ok(leg) => leg,
@@ -110,6 +120,26 @@ pub(super) async fn run(
     };
     let leg = call.drive(leg).await;
     call.finish(Some(leg), writer, row).await
+}
+
+/// The answers of an earlier call of the dossier that a retry keeps: the
+/// form's questions with a value or a clip (consent is asked on every call).
+fn resumable(
+    form: &crate::questionnaire::Questionnaire,
+    earlier: Vec<crate::store::AnswerRecord>,
+) -> Vec<(String, Answer)> {
+    earlier
+        .into_iter()
+        .filter(|a| form.asks(&a.key))
+        .filter_map(|a| {
+            let answer = match a.kind {
+                AnswerKind::Value => Answer::Value(a.value?),
+                AnswerKind::Clip => Answer::Clip,
+                AnswerKind::Unanswered => return None,
+            };
+            Some((a.key, answer))
+        })
+        .collect()
 }
 
 /// What an operator's phone shows: the hotline, the citizen's number masked
@@ -141,6 +171,8 @@ struct Call<'a> {
     call_id: String,
     sdp_session: u64,
     sdp_version: u64,
+    /// Answers earlier calls of the dossier hold (resumed, not asked again).
+    given: Vec<(String, Answer)>,
 }
 
 enum Step {
@@ -411,12 +443,13 @@ impl Call<'_> {
             return Step::HangUp;
         }
         let prompts = self.svc.prompts.clone();
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             self.plan.clone(),
             self.vars.clone(),
             move |p: &str| prompts.exists(p),
             Instant::now().into_std(),
         );
+        engine.resume(self.given.clone());
         if let Some(s) = self.session.as_mut() {
             s.start_ivr(engine, Instant::now().into_std());
         }
@@ -635,6 +668,19 @@ impl Call<'_> {
         }
     }
 
+    /// How complete the dossier's response is with this call's answers
+    /// added to those earlier calls gave.
+    fn completeness(&self) -> Completeness {
+        let earlier = self.given.iter().map(|(k, _)| k.as_str());
+        let now = self
+            .outcome
+            .answers
+            .iter()
+            .filter(|a| !matches!(a.answer, Answer::Unanswered { .. }))
+            .map(|a| a.key.as_str());
+        self.svc.questionnaire.completeness(earlier.chain(now))
+    }
+
     async fn finish(
         mut self,
         leg: Option<OutboundLeg>,
@@ -670,6 +716,8 @@ impl Call<'_> {
         if let Some(stats) = stats {
             info!(?stats, "rtp");
         }
+        let completeness = self.completeness();
+        self.outcome.complete = completeness == Completeness::Complete;
         let disposition = self.outcome.disposition(self.answered, had_input);
         if let Some(rec) = &recording {
             self.writes
@@ -686,6 +734,7 @@ impl Call<'_> {
                 reason: self.outcome.reason(disposition),
                 end_reason: self.outcome.end_reason_str(),
                 ended_at: chrono::Utc::now(),
+                response: completeness,
             })
             .ok();
         drop(self.writes);
@@ -699,6 +748,7 @@ impl Call<'_> {
             disposition,
             &self.outcome,
             recording,
+            self.answered,
         ))
     }
 }

@@ -124,6 +124,7 @@ pub async fn create(
     let phones: Vec<String> = candidates.iter().map(|c| c.phone.clone()).collect();
     let exclusions = Exclusions {
         do_not_call: store.do_not_call_numbers().await?,
+        in_running_campaign: store.phones_in_running_campaigns().await?,
         last_surveyed: store.last_surveyed(&phones).await?,
     };
     let seed = spec
@@ -214,6 +215,13 @@ fn validate(spec: &CampaignSpec) -> Result<(), CreateError> {
         .is_some_and(|d| d.trim().is_empty())
     {
         return bad("dialplan is empty (leave it out for the mode's default)");
+    }
+    if spec
+        .retry
+        .as_ref()
+        .is_some_and(|r| r.max_attempts == 0 || r.per_day == 0)
+    {
+        return bad("retry.max_attempts and retry.per_day must be at least 1");
     }
     Ok(())
 }

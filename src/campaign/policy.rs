@@ -47,14 +47,22 @@ impl CampaignPolicy {
         })
     }
 
+    /// Midnight of `now`'s day in the province (the default windows' zone,
+    /// Asia/Ho_Chi_Minh): the province-wide daily cap counts from it.
+    pub fn province_midnight(now: DateTime<Utc>) -> DateTime<Utc> {
+        midnight_in(CallWindows::default().tz, now)
+    }
+
     /// Midnight of `now`'s day in the campaign's time zone: the daily target counts from it.
     pub fn local_midnight(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        let local = now.with_timezone(&self.windows.tz).date_naive();
-        self.windows
-            .tz
-            .from_local_datetime(&local.and_hms_opt(0, 0, 0).unwrap_or_default())
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or(now)
+        midnight_in(self.windows.tz, now)
     }
+}
+
+fn midnight_in(tz: chrono_tz::Tz, now: DateTime<Utc>) -> DateTime<Utc> {
+    let local = now.with_timezone(&tz).date_naive();
+    tz.from_local_datetime(&local.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(now)
 }

@@ -24,10 +24,10 @@ use super::policy::CampaignPolicy;
 use super::progressive;
 use crate::call::{CallError, CallRequest, CallServices, Disposition, place_call};
 use crate::dialer::pacing::{Limits, Pacer};
-use crate::dialer::schedule::Next;
+use crate::dialer::schedule::{Ended, History, Next};
 use crate::store::{
     CallId, CampaignId, CampaignMode, CampaignRecord, CampaignStatus, OperatorId, OperatorState,
-    StoreError, TargetRecord,
+    StoreError, TargetHistory, TargetRecord,
 };
 
 /// How often the loop looks for due targets (finer than the pacing it serves).
@@ -133,7 +133,11 @@ impl Runner {
             return Ok(());
         }
         let mut progressive = Vec::new();
+        let mut province_left = self.province_left(now).await?;
         for campaign in self.svc.store.running_campaigns().await? {
+            if province_left == 0 {
+                break;
+            }
             let policy = match CampaignPolicy::from_record(&campaign) {
                 Ok(p) => p,
                 Err(e) => {
@@ -149,7 +153,9 @@ impl Runner {
                 .store
                 .calls_started_since(&campaign.id, policy.local_midnight(now))
                 .await?;
-            let left_today = u64::from(campaign.daily_target).saturating_sub(started_today);
+            let left_today = u64::from(campaign.daily_target)
+                .saturating_sub(started_today)
+                .min(province_left);
             self.limits.lock().await.ensure_campaign(
                 campaign.id.as_str(),
                 Pacer::new(campaign.max_concurrent as usize, campaign.calls_per_second),
@@ -166,19 +172,43 @@ impl Runner {
                 // Dialled only for a free operator, after every campaign was seen.
                 progressive.push(open);
             } else {
-                self.clone().dial_ivr(open, now).await?;
+                let placed = self.clone().dial_ivr(open, now).await?;
+                province_left = province_left.saturating_sub(placed);
             }
         }
-        if !progressive.is_empty() {
-            self.dial_progressive(progressive, now).await?;
+        if !progressive.is_empty() && province_left > 0 {
+            for c in &mut progressive {
+                c.left_today = c.left_today.min(province_left);
+            }
+            self.dial_progressive(progressive, now, province_left)
+                .await?;
         }
         Ok(())
     }
 
+    /// Campaign calls the province may still start today (`dialer.daily_cap`,
+    /// counted in the database so every node sees the same day); unlimited
+    /// when there is no cap.
+    async fn province_left(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let cap = self.svc.config.dialer.daily_cap;
+        if cap == 0 {
+            return Ok(u64::MAX);
+        }
+        let midnight = CampaignPolicy::province_midnight(now);
+        let started = self
+            .svc
+            .store
+            .campaign_calls_started_since(midnight)
+            .await?;
+        Ok(u64::from(cap).saturating_sub(started))
+    }
+
     /// IVR campaigns: as many due targets as pacing and the daily target allow.
-    async fn dial_ivr(self: Arc<Self>, mut c: Open, now: DateTime<Utc>) -> Result<(), StoreError> {
+    /// Returns how many calls it started.
+    async fn dial_ivr(self: Arc<Self>, mut c: Open, now: DateTime<Utc>) -> Result<u64, StoreError> {
         // Pacing is asked first and charged only when a target was claimed,
         // so a campaign with nothing due never takes another's turn.
+        let mut placed = 0;
         while c.left_today > 0 && self.may_start(&c.campaign.id).await {
             let Some(target) = self.claim_target(&c, now).await? else {
                 break;
@@ -187,20 +217,23 @@ impl Runner {
                 break;
             }
             c.left_today -= 1;
+            placed += 1;
             self.clone()
                 .start(c.campaign.clone(), c.policy.clone(), target, None);
         }
-        Ok(())
+        Ok(placed)
     }
 
     /// Operator campaigns (progressive dialling): each free operator who can
     /// be reached, longest idle first, is claimed, then one due target of the
     /// campaigns they serve (see `progressive`) is dialled for them. With
     /// nothing due, the operator is given back at once, as idle as before.
+    /// At most `province_left` calls in all (`dialer.daily_cap`).
     async fn dial_progressive(
         self: Arc<Self>,
         mut open: Vec<Open>,
         now: DateTime<Utc>,
+        mut province_left: u64,
     ) -> Result<(), StoreError> {
         let clock = std::time::Instant::now();
         {
@@ -212,7 +245,7 @@ impl Runner {
             return Ok(());
         }
         for op in self.svc.store.available_operators().await? {
-            if open.iter().all(|c| c.left_today == 0) {
+            if province_left == 0 || open.iter().all(|c| c.left_today == 0) {
                 break;
             }
             if !self.svc.operators.reachable(&op).await {
@@ -240,7 +273,9 @@ impl Runner {
                     )
                     .await?;
             }
-            placed?;
+            if placed? {
+                province_left -= 1;
+            }
         }
         Ok(())
     }
@@ -309,7 +344,16 @@ impl Runner {
             let Some(target) = self
                 .svc
                 .store
-                .claim_due(&self.node, &c.campaign.id, now, 1, LEASE)
+                .claim_due_spaced(
+                    &self.node,
+                    &c.campaign.id,
+                    now,
+                    1,
+                    LEASE,
+                    Duration::from_secs(
+                        u64::from(c.policy.retry.same_number_days).saturating_mul(86_400),
+                    ),
+                )
                 .await?
                 .pop()
             else {
@@ -412,12 +456,17 @@ impl Runner {
                     Ok(report) => {
                         let _ = self.svc.store.clear_alarm("call_setup").await;
                         self.note_trunk(report.disposition, &report.reason).await;
-                        self.schedule_next(&policy, &target, report.disposition)
-                            .await;
+                        self.schedule_next(
+                            &policy,
+                            &target,
+                            report.disposition,
+                            report.soft_refusal,
+                        )
+                        .await;
                     }
                     Err(CallError::DoNotCall(_)) => {
                         // Listed after the sample was drawn: never call.
-                        self.schedule_next(&policy, &target, Disposition::DoNotCall)
+                        self.schedule_next(&policy, &target, Disposition::DoNotCall, false)
                             .await;
                     }
                     Err(e) => self.not_placed(&target, &e).await,
@@ -447,16 +496,52 @@ impl Runner {
             .await;
     }
 
+    /// Decides and records the target's next step from its whole attempt
+    /// history (one attempt a day, spread over days, soft refusals).
     async fn schedule_next(
         &self,
         policy: &CampaignPolicy,
         target: &TargetRecord,
         disposition: Disposition,
+        soft_refusal: bool,
     ) {
-        let attempts = target.attempts.saturating_add(1);
-        let next = policy
-            .retry
-            .next_attempt(disposition, attempts, Utc::now(), &policy.windows);
+        if soft_refusal
+            && let Err(e) = self
+                .svc
+                .store
+                .note_soft_refusal(&target.id, &self.node)
+                .await
+        {
+            warn!(error = %e, "could not count the soft refusal");
+        }
+        let history = match self.svc.store.target_history(&target.id).await {
+            Ok(h) => h,
+            Err(e) => {
+                // Without it the rules cannot be checked: assume the most
+                // cautious history (every attempt made today).
+                warn!(error = %e, "could not read the target's attempts");
+                TargetHistory {
+                    started: vec![Utc::now(); target.attempts as usize + 1],
+                    soft_refusals: u32::from(soft_refusal),
+                }
+            }
+        };
+        // A call placed before any row existed (refused before dialling) is
+        // not in the history; the attempt counter is.
+        let mut started = history.started;
+        while (started.len() as u32) < target.attempts.saturating_add(1) {
+            started.push(Utc::now());
+        }
+        let last = Ended {
+            disposition,
+            soft_refusal,
+            at: Utc::now(),
+        };
+        let history = History {
+            started,
+            soft_refusals: history.soft_refusals,
+        };
+        let next = policy.retry.next_attempt(last, &history, &policy.windows);
         let (at, final_reason) = match &next {
             Next::Retry { at } => (Some(*at), None),
             Next::Final { reason } => (None, Some(format!("{reason:?}").to_lowercase())),

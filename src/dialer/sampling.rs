@@ -117,6 +117,9 @@ pub enum RuleError {
 #[derive(Clone, Debug, Default)]
 pub struct Exclusions {
     pub do_not_call: HashSet<String>,
+    /// Numbers still to be called by a running (or paused) campaign: one
+    /// citizen is never in two campaigns at once (issue 10).
+    pub in_running_campaign: HashSet<String>,
     /// Phone → when its last survey was taken.
     pub last_surveyed: HashMap<String, DateTime<Utc>>,
 }
@@ -130,6 +133,9 @@ pub struct ExclusionCounts {
     /// Outside the rule's period, units, levels or fields.
     pub out_of_scope: usize,
     pub do_not_call: usize,
+    /// A target of another running or paused campaign, not yet done.
+    #[serde(default)]
+    pub in_running_campaign: usize,
     pub recently_surveyed: usize,
     /// Another eligible dossier of the same phone represents it in this draw.
     pub duplicate_phone: usize,
@@ -183,6 +189,8 @@ pub fn draw(
             excluded.out_of_scope += 1;
         } else if exclusions.do_not_call.contains(&c.phone) {
             excluded.do_not_call += 1;
+        } else if exclusions.in_running_campaign.contains(&c.phone) {
+            excluded.in_running_campaign += 1;
         } else if rule.recent_days > 0
             && exclusions
                 .last_surveyed

@@ -16,7 +16,7 @@ use chrono::{
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-pub use retry::{FinalReason, Next, RetryPolicy};
+pub use retry::{Ended, FinalReason, History, Next, RetryPolicy};
 
 /// How far ahead [`CallWindows::next_open`] looks before deciding that no window
 /// will ever open (no weekly window, or a year of holidays).

@@ -130,6 +130,9 @@ pub struct Engine {
     timers: TimerTable,
     type_ahead: String,
     answers: Vec<(String, Answer)>,
+    /// Answers an earlier call of the same dossier already holds (see
+    /// [`Engine::resume`]): their questions are not asked again.
+    given: Vec<(String, Answer)>,
     had_input: bool,
     finished: Option<EndReason>,
 }
@@ -160,9 +163,24 @@ impl Engine {
             timers,
             type_ahead: String::new(),
             answers: Vec::new(),
+            given: Vec::new(),
             had_input: false,
             finished: None,
         }
+    }
+
+    /// Resumes a survey an earlier call left partial (issue 15): a gather or
+    /// record node whose key has an answer in `given` is passed as if it had
+    /// just been answered so (its branches follow the earlier value), and
+    /// nothing is stored again. Unanswered entries are ignored: those
+    /// questions are asked. The caller passes only the form's questions, so
+    /// consent is asked again on every call.
+    /// Call before [`Engine::start`].
+    pub fn resume(&mut self, given: Vec<(String, Answer)>) {
+        self.given = given
+            .into_iter()
+            .filter(|(_, a)| !matches!(a, Answer::Unanswered { .. }))
+            .collect();
     }
 
     /// Enters the start node (call once, when the call is answered).
@@ -346,7 +364,12 @@ impl Engine {
                 self.play(prompts, out);
                 None
             }
-            Node::Gather(g) => self.begin_attempt(g, 0, None, now, out),
+            Node::Gather(g) => match g.store.as_deref().and_then(|k| self.given(k)) {
+                Some(Answer::Value(v)) => Some(g.on.get(v).unwrap_or(&g.next).clone()),
+                Some(_) => Some(g.next.clone()),
+                None => self.begin_attempt(g, 0, None, now, out),
+            },
+            Node::Record(r) if self.given(&r.store).is_some() => Some(r.next.clone()),
             Node::Record(r) => {
                 self.type_ahead.clear();
                 self.phase = Phase::Record(Recording::new(r, &plan.defaults));
@@ -654,10 +677,16 @@ impl Engine {
         });
     }
 
+    /// An answer an earlier call already holds for `key`.
+    fn given(&self, key: &str) -> Option<&Answer> {
+        self.given.iter().find(|(k, _)| k == key).map(|(_, a)| a)
+    }
+
     /// A branch value: the latest answer for `key` (`clip` / `unanswered` for spoken
     /// and missing answers), else the call variable.
     fn lookup(&self, key: &str) -> Option<&str> {
-        match self.answers.iter().rev().find(|(k, _)| k == key) {
+        let this_call = self.answers.iter().rev().find(|(k, _)| k == key);
+        match this_call.or_else(|| self.given.iter().find(|(k, _)| k == key)) {
             Some((_, Answer::Value(v))) => Some(v),
             Some((_, Answer::Clip)) => Some("clip"),
             Some((_, Answer::Unanswered { .. })) => Some("unanswered"),

@@ -212,8 +212,14 @@ mod tests {
         }
     }
 
+    /// Q4 exactly as the shipped survey dialplan declares it.
     fn score() -> Gather {
-        gather("max_digits = 2\nvalid = { min = 1, max = 10 }\nmap = { '0' = '10' }")
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/dialplans/survey-1022.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        match Dialplan::from_toml(&text).unwrap().nodes.remove("q4") {
+            Some(Node::Gather(g)) => g,
+            other => panic!("q4 is not a gather: {other:?}"),
+        }
     }
 
     fn keys(g: &Gather, keys: &str) -> Step {
@@ -225,15 +231,40 @@ mod tests {
         last
     }
 
+    /// Keys as the engine would turn them into an answer: evaluated when
+    /// complete, or when the inter-digit timer ends a pending attempt.
+    fn scored(g: &Gather, input: &str) -> Result<String, NoAnswerWhy> {
+        let mut a = Attempt::new(0);
+        for k in input.chars() {
+            if let Step::Done(raw) = a.key(g, '#', k) {
+                return g.evaluate(&raw);
+            }
+        }
+        match a.finish() {
+            Step::Done(raw) => g.evaluate(&raw),
+            Step::Pending => Err(NoAnswerWhy::NoInput),
+        }
+    }
+
     #[test]
-    fn score_accepts_one_to_ten_with_zero_meaning_ten() {
+    fn score_is_one_to_ten_and_a_lone_zero_is_not_ten() {
         let g = score();
-        assert_eq!(g.evaluate("0").as_deref(), Ok("10"));
-        assert_eq!(g.evaluate("10").as_deref(), Ok("10"));
-        assert_eq!(g.evaluate("1").as_deref(), Ok("1"));
-        assert_eq!(g.evaluate("11"), Err(NoAnswerWhy::Invalid));
-        assert_eq!(g.evaluate("05"), Err(NoAnswerWhy::Invalid));
-        assert_eq!(g.evaluate("*"), Err(NoAnswerWhy::Invalid));
+        // Issue 15: "0" was mapped to 10, so a dissatisfied citizen pressing 0
+        // was recorded as the best mark.
+        assert!(g.map.is_empty(), "q4 maps keys: {:?}", g.map);
+        assert_eq!(scored(&g, "0"), Err(NoAnswerWhy::Invalid));
+        assert_eq!(scored(&g, "00"), Err(NoAnswerWhy::Invalid));
+        assert_eq!(scored(&g, "0#"), Err(NoAnswerWhy::Invalid));
+        assert_eq!(scored(&g, "10").as_deref(), Ok("10"));
+        assert_eq!(scored(&g, "10#").as_deref(), Ok("10"));
+        assert_eq!(scored(&g, "1").as_deref(), Ok("1"), "1 then the pause");
+        assert_eq!(scored(&g, "1#").as_deref(), Ok("1"));
+        for d in 2..=9 {
+            assert_eq!(scored(&g, &d.to_string()), Ok(d.to_string()));
+        }
+        for bad in ["11", "05", "*", "19"] {
+            assert_eq!(scored(&g, bad), Err(NoAnswerWhy::Invalid), "{bad}");
+        }
     }
 
     #[test]

@@ -29,6 +29,29 @@ impl Store {
         Ok(n.max(0) as u64)
     }
 
+    /// Calls of every campaign started since `since`, plus targets claimed
+    /// for a call whose row is not written yet (a call task starting on some
+    /// node): what the province-wide daily cap (`dialer.daily_cap`) counts,
+    /// on every node alike.
+    pub async fn campaign_calls_started_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        const OP: &str = "campaign_calls_started_since";
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM calls WHERE campaign_id IS NOT NULL \
+             AND started_at >= $1) + (SELECT COUNT(*) FROM campaign_targets t \
+             WHERE t.state IN ('claimed', 'dialling') AND NOT EXISTS (SELECT 1 FROM calls k \
+             WHERE k.id = t.last_call_id AND k.campaign_id IS NOT NULL)) AS n",
+        )
+        .bind(to_ms(since))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        let n: i64 = row.try_get("n").map_err(|e| classify(OP, e))?;
+        Ok(n.max(0) as u64)
+    }
+
     /// For a unit of a campaign: dossiers whose result was returned in the
     /// campaign's period, and completed surveys of the campaign in that unit.
     pub async fn unit_counts(

@@ -38,6 +38,10 @@ const CLAIM_SQLITE: &str = concat!(
     "SELECT t.id FROM campaign_targets t WHERE t.campaign_id = $4 AND t.state = 'pending' \
      AND t.next_attempt_at <= $3 \
      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $4 AND c.status = 'running') \
+     AND NOT EXISTS (SELECT 1 FROM campaign_targets o WHERE o.phone = t.phone \
+     AND o.id <> t.id AND o.state IN ('claimed', 'dialling')) \
+     AND NOT EXISTS (SELECT 1 FROM campaign_targets o JOIN calls k ON k.target_id = o.id \
+     WHERE o.phone = t.phone AND o.dossier_code <> t.dossier_code AND k.started_at >= $6) \
      ORDER BY t.next_attempt_at, t.rank, t.id LIMIT $5",
     ") RETURNING ",
     target_cols!()
@@ -53,11 +57,20 @@ const CLAIM_POSTGRES: &str = concat!(
     "SELECT t.id FROM campaign_targets t WHERE t.campaign_id = $4 AND t.state = 'pending' \
      AND t.next_attempt_at <= $3 \
      AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = $4 AND c.status = 'running') \
+     AND NOT EXISTS (SELECT 1 FROM campaign_targets o WHERE o.phone = t.phone \
+     AND o.id <> t.id AND o.state IN ('claimed', 'dialling')) \
+     AND NOT EXISTS (SELECT 1 FROM campaign_targets o JOIN calls k ON k.target_id = o.id \
+     WHERE o.phone = t.phone AND o.dossier_code <> t.dossier_code AND k.started_at >= $6) \
      ORDER BY t.next_attempt_at, t.rank, t.id LIMIT $5 FOR UPDATE OF t SKIP LOCKED",
     ") UPDATE campaign_targets SET state = 'claimed', claimed_by = $1, lease_until = $2, \
      updated_at = $3 WHERE state = 'pending' AND id IN (SELECT id FROM picked) RETURNING ",
     target_cols!()
 );
+
+/// How long a number dialled for one dossier is left alone for the others
+/// (issue 15: never called for two dossiers in the same week); campaigns set
+/// their own in `retry.same_number_days`.
+pub const SAME_NUMBER_GAP: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Target ids per statement in [`Store::renew_lease`].
 const RENEW_CHUNK: usize = 500;
@@ -68,6 +81,12 @@ impl Store {
     /// `now + lease`. Nothing is claimed unless the campaign is running. Safe
     /// against any number of concurrent claimers, in this process or others
     /// sharing the database: a target is returned to one claimer only.
+    ///
+    /// A target is skipped while its number is claimed or being dialled for
+    /// any target of any campaign (nobody is dialled twice at once; the
+    /// `campaign_targets_one_call_per_phone` index backs this up when nodes
+    /// race), and while the number was dialled for another dossier within
+    /// [`SAME_NUMBER_GAP`].
     pub async fn claim_due(
         &self,
         node: &str,
@@ -75,6 +94,21 @@ impl Store {
         now: DateTime<Utc>,
         limit: u32,
         lease: Duration,
+    ) -> Result<Vec<TargetRecord>, StoreError> {
+        self.claim_due_spaced(node, campaign, now, limit, lease, SAME_NUMBER_GAP)
+            .await
+    }
+
+    /// [`Store::claim_due`] with the campaign's own gap between two dossiers
+    /// of one number.
+    pub async fn claim_due_spaced(
+        &self,
+        node: &str,
+        campaign: &CampaignId,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+        same_number_gap: Duration,
     ) -> Result<Vec<TargetRecord>, StoreError> {
         const OP: &str = "claim_due";
         if limit == 0 {
@@ -90,6 +124,7 @@ impl Store {
             .bind(to_ms(now))
             .bind(campaign.as_str())
             .bind(i64::from(limit))
+            .bind(to_ms(now) - duration_ms(same_number_gap))
             .fetch_all(&self.pool)
             .await
             .map_err(|e| classify(OP, e))?;
@@ -342,7 +377,7 @@ impl Store {
     }
 
     /// After a guarded UPDATE: `Ok` if it changed the row, else why not.
-    async fn expect_claimed(
+    pub(super) async fn expect_claimed(
         &self,
         op: &'static str,
         target: &TargetId,

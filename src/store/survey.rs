@@ -6,6 +6,7 @@
 
 use sqlx::any::AnyRow;
 
+use super::campaign_types::TargetId;
 use super::error::classify;
 use super::types::{
     AnswerId, AnswerKind, AnswerRecord, CallId, NewAnswer, ResponseId, ResponseRecord,
@@ -14,18 +15,67 @@ use super::types::{
 use super::{Store, StoreError, col, ts};
 
 impl Store {
-    /// Opens a survey response on a call, with status `in_progress`.
+    /// Opens a survey response on a call, with status `in_progress` (a call
+    /// outside any campaign: `carecall call`, the demo, click-to-call).
     pub async fn start_response(
         &self,
         call: &CallId,
         dossier: Option<&str>,
         dialplan: &str,
     ) -> Result<ResponseId, StoreError> {
-        const OP: &str = "start_response";
+        self.insert_response("start_response", call, dossier, dialplan, None)
+            .await
+    }
+
+    /// The one survey response of a sampled dossier (campaign target), for a
+    /// call about to be placed: the target's response when an earlier call
+    /// opened one (set back to `in_progress`; its latest answers are returned
+    /// so the dialplan can resume instead of asking again), else a new one on
+    /// `call`. A dossier is one case, never two (issue 15; AAPOR).
+    pub async fn open_target_response(
+        &self,
+        call: &CallId,
+        target: &TargetId,
+        dossier: Option<&str>,
+        dialplan: &str,
+    ) -> Result<(ResponseId, Vec<AnswerRecord>), StoreError> {
+        const OP: &str = "open_target_response";
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT id FROM survey_responses WHERE target_id = $1")
+                .bind(target.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| classify(OP, e))?;
+        match existing {
+            Some(id) => {
+                let id = ResponseId(id);
+                self.set_response_status(&id, response_status::IN_PROGRESS)
+                    .await?;
+                let given = latest_per_key(self.answer_history(&id).await?);
+                Ok((id, given))
+            }
+            None => {
+                let id = self
+                    .insert_response(OP, call, dossier, dialplan, Some(target))
+                    .await?;
+                Ok((id, Vec::new()))
+            }
+        }
+    }
+
+    async fn insert_response(
+        &self,
+        op: &'static str,
+        call: &CallId,
+        dossier: Option<&str>,
+        dialplan: &str,
+        target: Option<&TargetId>,
+    ) -> Result<ResponseId, StoreError> {
         let id = ResponseId::new_v4();
         sqlx::query(
-            "INSERT INTO survey_responses (id, call_id, dossier_code, dialplan, created_at, status) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO survey_responses \
+             (id, call_id, dossier_code, dialplan, created_at, status, target_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.as_str())
         .bind(call.as_str())
@@ -33,9 +83,10 @@ impl Store {
         .bind(dialplan)
         .bind(to_ms(chrono::Utc::now()))
         .bind(response_status::IN_PROGRESS)
+        .bind(target.map(TargetId::as_str))
         .execute(&self.pool)
         .await
-        .map_err(|e| classify(OP, e))?;
+        .map_err(|e| classify(op, e))?;
         Ok(id)
     }
 
@@ -114,7 +165,8 @@ impl Store {
         rows.iter().map(|row| answer_from_row(row, OP)).collect()
     }
 
-    /// The most recent response opened on a call.
+    /// The response a call wrote into: the most recent one opened on it, else
+    /// (a campaign retry that resumed its dossier's response) its target's.
     pub(super) async fn latest_response(
         &self,
         call: &CallId,
@@ -122,8 +174,12 @@ impl Store {
     ) -> Result<Option<ResponseRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT id, call_id, dossier_code, dialplan, created_at, status \
-             FROM survey_responses WHERE call_id = $1 ORDER BY created_at DESC, id LIMIT 1",
+             FROM survey_responses WHERE call_id = $1 \
+             OR target_id = (SELECT target_id FROM calls WHERE id = $2) \
+             ORDER BY CASE WHEN call_id = $3 THEN 0 ELSE 1 END, created_at DESC, id LIMIT 1",
         )
+        .bind(call.as_str())
+        .bind(call.as_str())
         .bind(call.as_str())
         .fetch_optional(&self.pool)
         .await

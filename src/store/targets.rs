@@ -181,6 +181,78 @@ impl Store {
     }
 }
 
+/// A target's attempts as the retry policy reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetHistory {
+    /// When each of its calls started, oldest first.
+    pub started: Vec<chrono::DateTime<Utc>>,
+    /// Hang-ups before consent so far.
+    pub soft_refusals: u32,
+}
+
+impl Store {
+    /// Every call placed for `target` and its soft refusals: the attempt
+    /// history (kept apart from the dossier's one response).
+    pub async fn target_history(&self, target: &TargetId) -> Result<TargetHistory, StoreError> {
+        const OP: &str = "target_history";
+        let rows = sqlx::query(
+            "SELECT started_at FROM calls WHERE target_id = $1 ORDER BY started_at, id",
+        )
+        .bind(target.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        let started = rows
+            .iter()
+            .map(|r| ts(r, OP, "started_at"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refusals: Option<i64> =
+            sqlx::query_scalar("SELECT soft_refusals FROM campaign_targets WHERE id = $1")
+                .bind(target.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| classify(OP, e))?;
+        Ok(TargetHistory {
+            started,
+            soft_refusals: refusals.unwrap_or(0).clamp(0, i64::from(u32::MAX)) as u32,
+        })
+    }
+
+    /// Numbers that running or paused campaigns still have to call (targets
+    /// not done): a new campaign leaves them out.
+    pub async fn phones_in_running_campaigns(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        const OP: &str = "phones_in_running_campaigns";
+        let phones: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT t.phone FROM campaign_targets t JOIN campaigns c \
+             ON c.id = t.campaign_id WHERE c.status IN ('running', 'paused') \
+             AND t.state <> 'done'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        Ok(phones.into_iter().collect())
+    }
+
+    /// Counts a hang-up before consent on a target `node` holds (before
+    /// [`Store::finish_attempt`] releases it).
+    pub async fn note_soft_refusal(&self, target: &TargetId, node: &str) -> Result<(), StoreError> {
+        const OP: &str = "note_soft_refusal";
+        let done = sqlx::query(
+            "UPDATE campaign_targets SET soft_refusals = soft_refusals + 1 \
+             WHERE id = $1 AND claimed_by = $2 AND state IN ('claimed', 'dialling')",
+        )
+        .bind(target.as_str())
+        .bind(node)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        self.expect_claimed(OP, target, node, done.rows_affected())
+            .await
+    }
+}
+
 /// `$start, $start+1, …` (`n` of them): the placeholders of a bound IN list.
 pub(super) fn placeholders(start: usize, n: usize) -> String {
     (start..start + n)

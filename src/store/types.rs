@@ -45,9 +45,15 @@ pub mod disposition {
 /// Survey response statuses (free text, like dispositions).
 pub mod response_status {
     pub const IN_PROGRESS: &str = "in_progress";
+    /// Every question the form's `complete_when` names is answered (AAPOR *I*),
+    /// whatever happened after that on the line.
     pub const COMPLETED: &str = "completed";
-    /// The callee hung up or stopped answering before the end.
+    /// Some questions answered, not all a complete needs (AAPOR *P*); a
+    /// campaign retry resumes it.
     pub const PARTIAL: &str = "partial";
+    /// The call ended without any question of the form answered (unanswered,
+    /// busy, declined, hung up before consent): no interview.
+    pub const NOT_STARTED: &str = "not_started";
     /// The process stopped mid-survey; the answers given so far are kept.
     pub const INTERRUPTED: &str = "interrupted";
 }

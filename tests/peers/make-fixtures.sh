@@ -47,6 +47,15 @@ DUR=$(python3 "$TOOLS/mktimeline.py" "$TIMELINE" --duration)
 python3 "$TOOLS/mkdtmfpcap.py" -o survey_inband.pcap --audio mic_inband.wav --codec pcmu --lead "$DUR" --tail 0
 python3 "$TOOLS/pcapgarble.py" survey_rfc4733.pcap survey_garbled.pcap --every 25
 python3 "$TOOLS/mkdtmfpcap.py" -o silence.pcap --audio silence --codec pcmu --lead "$DUR" --tail 0
+# Issue 15: the citizen's line goes quiet right after Q4 ("1","0","#" at 50.5-52.5 s): the
+# same answers, then no RTP at all from 54 s. Q1 and Q4 make the response complete.
+awk '$1 ~ /^[0-9.]+$/ && $1 + 0 > 53 { next } { print } END { print "54.0 end" }' \
+  "$TIMELINE" > until_q4.txt
+python3 "$TOOLS/mktimeline.py" until_q4.txt --speech-dir speech --wav mic_until_q4.wav
+# shellcheck disable=SC2046
+python3 "$TOOLS/mkdtmfpcap.py" -o survey_until_q4.pcap --audio mic_until_q4.wav --codec pcmu \
+  $(python3 "$TOOLS/mktimeline.py" until_q4.txt --pcap-args)
+rm -f until_q4.txt
 # A network announcement played as early media (183 + SDP) before the answer: 5.5 s of speech.
 python3 "$TOOLS/mkdtmfpcap.py" -o announcement.pcap --audio "$HERE/../fixtures/speech_vi.wav" \
   --codec pcmu --lead 8 --tail 0

@@ -230,11 +230,23 @@ fn each_exclusion_is_honoured() {
             not_returned: 2,
             out_of_scope: 3,
             do_not_call: 1,
+            in_running_campaign: 0,
             recently_surveyed: 1,
             duplicate_phone: 1,
             duplicate_dossier: 1,
         }
     );
+    // A number another running campaign still has to call is left out too,
+    // and counted apart.
+    let mut busy = Exclusions {
+        do_not_call: ex.do_not_call.clone(),
+        last_surveyed: ex.last_surveyed.clone(),
+        ..Exclusions::default()
+    };
+    busy.in_running_campaign.insert("0900000002".into());
+    let again = draw(&candidates, &rule, &busy, &tree, 1, now());
+    assert_eq!(again.excluded.in_running_campaign, 1);
+    assert!(!codes(&again).contains(&"ok-2"), "{:?}", codes(&again));
     // Levels: only communes.
     let communes = SampleRule {
         levels: vec![Level::Commune],

@@ -217,8 +217,31 @@ fn windows_deserialise_from_configuration_and_are_checked() {
 
 // ── Retries ────────────────────────────────────────────────────────────────
 
+/// A policy that allows several attempts a day, to test the delays alone.
+fn same_day() -> RetryPolicy {
+    RetryPolicy {
+        per_day: 10,
+        min_days: 1,
+        ..RetryPolicy::default()
+    }
+}
+
+/// `attempts` attempts, all started at `now` (the last one ends then).
+fn next_with(p: &RetryPolicy, d: Disposition, attempts: u32, now: DateTime<Utc>) -> Next {
+    let history = History {
+        started: vec![now; attempts as usize],
+        soft_refusals: 0,
+    };
+    let last = Ended {
+        disposition: d,
+        soft_refusal: false,
+        at: now,
+    };
+    p.next_attempt(last, &history, &CallWindows::default())
+}
+
 fn next(d: Disposition, attempts: u32, now: DateTime<Utc>) -> Next {
-    RetryPolicy::default().next_attempt(d, attempts, now, &CallWindows::default())
+    next_with(&same_day(), d, attempts, now)
 }
 
 fn retry_at(at: DateTime<Utc>) -> Next {
@@ -278,6 +301,11 @@ fn some_dispositions_are_final() {
         (Disposition::Rejected, FinalReason::Rejected),
     ] {
         assert_eq!(next(d, 1, t), Next::Final { reason }, "{d:?}");
+        assert_eq!(
+            next_with(&RetryPolicy::default(), d, 1, t),
+            Next::Final { reason },
+            "{d:?}"
+        );
     }
 }
 
@@ -294,10 +322,119 @@ fn attempts_stop_at_the_maximum() {
         weekly: vec![],
         ..CallWindows::default()
     };
+    let last = Ended {
+        disposition: Disposition::Busy,
+        soft_refusal: false,
+        at: t,
+    };
     assert_eq!(
-        RetryPolicy::default().next_attempt(Disposition::Busy, 1, t, &none),
+        RetryPolicy::default().next_attempt(
+            last,
+            &History {
+                started: vec![t],
+                soft_refusals: 0
+            },
+            &none
+        ),
         Next::Final {
             reason: FinalReason::NoWindow
+        }
+    );
+}
+
+/// Issue 15 on a simulated clock: by default one attempt per citizen per day,
+/// three attempts on three different days, always inside the windows. A busy
+/// line at 09:00 is not dialled again at 09:30 but the next working morning.
+#[test]
+fn by_default_one_attempt_a_day_over_three_days() {
+    let p = RetryPolicy::default();
+    let w = CallWindows::default();
+    let mut history = History::default();
+    let mut at = vn(2025, 7, 3, 9, 0); // a Thursday
+    let mut dialled = Vec::new();
+    loop {
+        history.started.push(at);
+        dialled.push(at);
+        let last = Ended {
+            disposition: Disposition::Busy,
+            soft_refusal: false,
+            at: at + chrono::Duration::seconds(20),
+        };
+        match p.next_attempt(last, &history, &w) {
+            Next::Retry { at: next } => {
+                assert!(w.is_open(next), "{next} outside the windows");
+                at = next;
+            }
+            Next::Final { reason } => {
+                assert_eq!(reason, FinalReason::MaxAttempts);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        dialled,
+        [
+            vn(2025, 7, 3, 9, 0),
+            vn(2025, 7, 4, 7, 30),
+            vn(2025, 7, 7, 7, 30), // the weekend has no window
+        ]
+    );
+}
+
+#[test]
+fn several_a_day_still_spread_over_the_minimum_of_days() {
+    // Two a day allowed, three attempts over at least two days: the second
+    // attempt may be the same day, the third must then move.
+    let p = RetryPolicy {
+        per_day: 2,
+        min_days: 2,
+        ..RetryPolicy::default()
+    };
+    let t = vn(2025, 6, 30, 9, 0);
+    assert_eq!(
+        next_with(&p, Disposition::Busy, 1, t),
+        retry_at(vn(2025, 6, 30, 9, 30))
+    );
+    assert_eq!(
+        next_with(&p, Disposition::Busy, 2, vn(2025, 6, 30, 9, 30)),
+        retry_at(vn(2025, 7, 1, 7, 30))
+    );
+    // Three days for three attempts: each retry moves, even with 5 a day.
+    let p = RetryPolicy {
+        per_day: 5,
+        min_days: 3,
+        ..RetryPolicy::default()
+    };
+    assert_eq!(
+        next_with(&p, Disposition::Busy, 1, t),
+        retry_at(vn(2025, 7, 1, 7, 30))
+    );
+}
+
+/// A hang-up before consent: one more try on another day, then final.
+#[test]
+fn a_hang_up_before_consent_is_tried_once_more_on_another_day() {
+    let p = same_day(); // even a policy allowing same-day retries moves it
+    let t = vn(2025, 6, 30, 9, 0);
+    let refused = |n| {
+        p.next_attempt(
+            Ended {
+                disposition: Disposition::NoInput,
+                soft_refusal: true,
+                at: t,
+            },
+            &History {
+                started: vec![t; n as usize],
+                soft_refusals: n,
+            },
+            &CallWindows::default(),
+        )
+    };
+    assert_eq!(refused(1), retry_at(vn(2025, 7, 1, 7, 30)));
+    assert_eq!(
+        refused(2),
+        Next::Final {
+            reason: FinalReason::Refused
         }
     );
 }
@@ -308,10 +445,11 @@ fn the_policy_is_configured_in_minutes() {
     assert_eq!(p.busy, std::time::Duration::from_secs(15 * 60));
     assert_eq!(p.no_answer, RetryPolicy::default().no_answer);
     assert_eq!(p.max_attempts, 5);
+    assert_eq!((p.per_day, p.min_days, p.soft_refusals), (1, 3, 1));
     let text = serde_json::to_string(&RetryPolicy::default()).unwrap();
     assert_eq!(
         text,
-        r#"{"busy":30,"no_answer":120,"failed":10,"no_input":120,"max_attempts":3}"#
+        r#"{"busy":30,"no_answer":120,"failed":10,"no_input":120,"max_attempts":3,"per_day":1,"min_days":3,"soft_refusals":1,"same_number_days":7}"#
     );
 }
 

@@ -71,12 +71,59 @@ fn happy_path_answers_every_question() {
     assert_eq!(c.engine.poll_timeout(), None);
 }
 
+/// Issue 15: a lone 0 used to be stored as 10, the best mark, for a citizen
+/// who may have meant the worst. It is invalid and asked again; "1 0" is 10.
 #[test]
-fn q4_lone_zero_means_ten_at_once() {
+fn q4_lone_zero_is_asked_again_never_ten() {
     let mut c = Call::survey();
     c.reach_q4();
     c.played();
+    assert_eq!(c.keys("0"), [play(&["invalid", "q4"])]);
+    assert!(
+        c.answers().iter().all(|(k, _)| *k != "q4"),
+        "nothing stored"
+    );
+    c.played();
+    // Zero again, then silence: still nothing stored, asked a third time.
+    assert_eq!(c.keys("0"), [play(&["invalid", "q4"])]);
+    c.played();
+    assert_eq!(c.keys("1"), []);
+    assert_eq!(c.wait_ms(2_999), [], "1 may become 10");
     assert_eq!(c.keys("0"), [value("q4", "10"), play(&["q5", "beep"])]);
+    let q4: Vec<_> = c
+        .answers()
+        .into_iter()
+        .filter(|(k, _)| *k == "q4")
+        .collect();
+    assert_eq!(q4, [("q4", Answer::Value("10".into()))]);
+}
+
+#[test]
+fn q4_ten_with_terminator_and_single_digits() {
+    for (keys, score) in [("10#", "10"), ("7", "7"), ("9", "9"), ("1#", "1")] {
+        let mut c = Call::survey();
+        c.reach_q4();
+        c.played();
+        assert_eq!(
+            c.keys(keys),
+            [value("q4", score), play(&["q5", "beep"])],
+            "{keys}"
+        );
+    }
+}
+
+#[test]
+fn q4_three_lone_zeros_leave_it_unanswered_with_an_operator_offered() {
+    let mut c = Call::survey();
+    c.reach_q4();
+    c.played();
+    c.keys("0");
+    c.played();
+    c.keys("0");
+    c.played();
+    let out = c.keys("0");
+    assert_eq!(out[0], unanswered("q4", NoAnswerWhy::Invalid), "{out:?}");
+    assert_eq!(c.engine.current_node(), "operator");
 }
 
 #[test]
@@ -371,4 +418,53 @@ fn no_operator_offers_a_callback_and_stores_the_choice() {
             reason: EndReason::Custom("no_operator".into())
         }]
     );
+}
+
+/// Issue 15: a retry after a partial call does not ask again what the citizen
+/// already answered; consent is asked again (it is the dialplan's, not the
+/// form's, and the caller does not pass it).
+#[test]
+fn a_resumed_survey_asks_consent_then_only_what_is_missing() {
+    let mut c = Call::survey();
+    let given = vec![
+        ("q1".to_string(), Answer::Value("3".into())),
+        ("q1_other".to_string(), Answer::Clip),
+        ("q2".to_string(), Answer::Value("4".into())),
+        (
+            "q3".to_string(),
+            Answer::Unanswered {
+                why: NoAnswerWhy::NoSpeech,
+            },
+        ),
+    ];
+    c.engine.resume(given);
+    c.start();
+    c.played(); // greeting
+    c.played(); // recording notice
+    c.played(); // the consent question
+    // q1 ("3": other) and its spoken follow-up, then q2, are skipped; q3 was
+    // left unanswered, so it is asked.
+    assert_eq!(c.keys("1"), [value("consent", "1"), play(&["q3", "beep"])]);
+    assert_eq!(c.engine.current_node(), "q3");
+    assert_eq!(
+        c.answers(),
+        [("consent", Answer::Value("1".into()))],
+        "nothing given earlier is stored again"
+    );
+}
+
+#[test]
+fn a_resumed_survey_with_a_score_goes_to_q5() {
+    let mut c = Call::survey();
+    let given = ["q1", "q2", "q4"]
+        .into_iter()
+        .map(|k| (k.to_string(), Answer::Value("2".into())))
+        .chain([("q3".to_string(), Answer::Clip)])
+        .collect();
+    c.engine.resume(given);
+    c.start();
+    c.played(); // greeting
+    c.played(); // recording notice
+    c.played(); // the consent question
+    assert_eq!(c.keys("1"), [value("consent", "1"), play(&["q5", "beep"])]);
 }

@@ -57,6 +57,19 @@ impl Sipp {
         transport: Transport,
         calls: u32,
     ) -> Sipp {
+        Sipp::start_with(dir, scenario, keys, transport, calls, &[])
+    }
+
+    /// As [`Sipp::start_calls`], with further sipp arguments (`-d MS`: the
+    /// length of a scenario's `<pause/>`).
+    pub fn start_with(
+        dir: &Path,
+        scenario: &str,
+        keys: &[(&str, &str)],
+        transport: Transport,
+        calls: u32,
+        extra: &[&str],
+    ) -> Sipp {
         let base = free_port_block(8);
         let (port, media_port) = (base, base + 2);
         let mut cmd = Command::new("/usr/bin/sipp");
@@ -81,6 +94,7 @@ impl Sipp {
         for (k, v) in keys {
             cmd.args(["-key", k, v]);
         }
+        cmd.args(extra);
         let peer = Peer::spawn("sipp", dir, &mut cmd);
         let mut sipp = Sipp {
             peer,
