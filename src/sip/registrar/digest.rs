@@ -1,7 +1,8 @@
 //! HTTP Digest authentication, server side (RFC 7616, RFC 2617; RFC 3261 §22.4).
 //!
-//! Nonces are stateless: `hex(seconds) "." hex(HMAC-SHA256(secret, hex(seconds) ":"
-//! realm ":" client-ip))`. Any node holding the same secret can check a nonce
+//! Nonces are stateless: `hex(seconds) "." hex(salt) "." hex(HMAC-SHA256(secret,
+//! hex(seconds) "." hex(salt) ":" realm ":" client-ip))`, the salt 8 random bytes so
+//! that two challenges in one second (two phones behind one NAT) differ. Any node holding the same secret can check a nonce
 //! another node issued, and a nonce older than its lifetime is answered with
 //! `stale=true` (RFC 7616 §3.3), so the phone retries with a fresh one without
 //! asking its user for a password.
@@ -275,7 +276,8 @@ impl Nonces {
 
     /// A nonce stamped `now_secs` (unix seconds) for `client`.
     pub fn issue(&self, now_secs: u64, client: IpAddr) -> String {
-        let stamp = format!("{now_secs:x}");
+        let salt: [u8; 8] = rand::random();
+        let stamp = format!("{now_secs:x}.{}", hex::encode(salt));
         let tag = self.mac(&stamp, client).finalize().into_bytes();
         let mut nonce = stamp;
         nonce.push('.');
@@ -286,10 +288,12 @@ impl Nonces {
     }
 
     pub fn check(&self, nonce: &str, now_secs: u64, client: IpAddr) -> NonceCheck {
-        let Some((stamp, tag_hex)) = nonce.split_once('.') else {
+        let Some((stamp, tag_hex)) = nonce.rsplit_once('.') else {
             return NonceCheck::Invalid;
         };
-        let (Ok(issued), Ok(tag)) = (u64::from_str_radix(stamp, 16), hex::decode(tag_hex)) else {
+        let seconds = stamp.split('.').next().unwrap_or("");
+        let (Ok(issued), Ok(tag)) = (u64::from_str_radix(seconds, 16), hex::decode(tag_hex))
+        else {
             return NonceCheck::Invalid;
         };
         // verify_slice compares in constant time.
@@ -463,13 +467,19 @@ mod tests {
             NonceCheck::Invalid
         );
         // A re-stamped nonce (to extend its life) fails the HMAC.
-        let (_, tag) = nonce.split_once('.').unwrap();
-        let forged = format!("{:x}.{tag}", NOW + 1000);
+        let (_, salt_tag) = nonce.split_once('.').unwrap();
+        let forged = format!("{:x}.{salt_tag}", NOW + 1000);
         assert_eq!(n.check(&forged, NOW + 1000, ip), NonceCheck::Invalid);
         assert_eq!(n.check("garbage", NOW, ip), NonceCheck::Invalid);
         assert_eq!(n.check("zz.zz", NOW, ip), NonceCheck::Invalid);
         // Too far in the future: not ours to trust.
         assert_eq!(n.check(&n.issue(NOW + 31, ip), NOW, ip), NonceCheck::Invalid);
+    }
+
+    #[test]
+    fn two_nonces_in_one_second_differ() {
+        let n = nonces();
+        assert_ne!(n.issue(NOW, ip(1)), n.issue(NOW, ip(1)));
     }
 
     #[test]

@@ -119,9 +119,17 @@ impl FloodGuard {
     /// nonce); returns true if this failure banned the source.
     pub fn failed_auth(&mut self, ip: IpAddr, now_ms: u64) -> bool {
         let p = self.policy;
-        let Some(s) = self.sources.get_mut(&ip) else {
+        if self.sources.len() >= self.max_sources && !self.sources.contains_key(&ip) {
             return false;
-        };
+        }
+        // Usually tracked already (the transport admitted the request first).
+        let s = self.sources.entry(ip).or_insert(Source {
+            tokens: f64::from(p.burst),
+            last_ms: now_ms,
+            window_start_ms: now_ms,
+            failures: 0,
+            banned_until_ms: 0,
+        });
         if now_ms >= s.window_start_ms + p.window_ms {
             s.window_start_ms = now_ms;
             s.failures = 0;

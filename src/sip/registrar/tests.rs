@@ -406,7 +406,8 @@ fn unknown_users_cost_one_digest_against_the_dummy() {
     assert_eq!(r.digests_checked(), (2, 2));
     // A known user with a wrong password: one digest, its own HA1.
     let mut req = register("lan", None, 1);
-    authorize(&mut req, "lan", "sai", &nonce_of(&challenge(&mut r, &req, T0)));
+    let nonce = nonce_of(&challenge(&mut r, &req, T0));
+    authorize(&mut req, "lan", "sai", &nonce);
     let p = pending(&mut r, &req, T0);
     assert!(r.authenticate(p, lan(&h1), T0).is_err());
     assert_eq!(r.digests_checked(), (3, 2));
