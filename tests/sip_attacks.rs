@@ -211,7 +211,14 @@ fn a_quoted_comma_in_via_does_not_choose_the_source() {
     operator_add(&dir, &config, "lan", "pw");
     let mut serve = start_serve(&dir, &config);
     let mut phone = RawPhone::new("127.0.0.3", serve.sip_port, "lan", "pw");
-    let via = ";x=\"a, SIP/2.0/UDP 6.6.6.6:1;received=6.6.6.6;rport=1\"";
+    // rsip (rsipstack's parser) splits Via parameters on `;` inside quotes and
+    // refuses this one ("invalid rport"): dropped before any transaction, and
+    // no answer goes anywhere, 6.6.6.6 included.
+    let injected = ";x=\"a, SIP/2.0/UDP 6.6.6.6:1;received=6.6.6.6;rport=1\"";
+    let msg = phone.request("<sip:lan@127.0.0.3:5099>", 60, injected, None);
+    assert_eq!(phone.exchange(&msg).map(|(c, _)| c), None);
+    // A quoted comma that the parser takes: a second "Via" inside the quotes.
+    let via = ";x=\"a, SIP/2.0/UDP 6.6.6.6:1\"";
     // The answers reach the real socket (we would time out otherwise)...
     assert_eq!(phone.register("<sip:lan@127.0.0.3:5099>", via), 200);
     // ...and the binding's source is the socket's address, not 6.6.6.6.
