@@ -14,8 +14,8 @@ use crate::sip::agent::{OutboundOnly, PortGuard, RequestHandler, SipAgent, SipEr
 use crate::sip::ingress::{IngressGuard, IngressPolicy};
 use crate::sip::registrar::contact::{TrunkAddrs, split_host_port};
 use crate::sip::registrar::{Registrar, RegistrarHandler, RegistrarSettings};
-use crate::sip::tcp_accept::{self, SharedIngress};
 use crate::sip::registration::{self, RegistrationState};
+use crate::sip::tcp_accept::{self, SharedIngress};
 use crate::sip::uac::TrunkRoute;
 use crate::store::{Store, StoreError};
 use tokio::sync::watch;
@@ -142,7 +142,11 @@ const FD_RESERVE: u64 = 1024;
 /// The guard in front of the SIP port: the registrar's flood policy for every
 /// source but the trunk, and the TCP caps of `[sip]` (the total lowered to fit
 /// the open-files limit, raised to its hard limit first).
-fn ingress_guard(config: &Config, settings: &RegistrarSettings, trunk: &TrunkAddrs) -> SharedIngress {
+fn ingress_guard(
+    config: &Config,
+    settings: &RegistrarSettings,
+    trunk: &TrunkAddrs,
+) -> SharedIngress {
     let nofile = tcp_accept::raise_nofile_limit();
     let total = tcp_accept::effective_total(config.sip.tcp_max_connections, nofile, FD_RESERVE);
     if total < config.sip.tcp_max_connections {

@@ -51,7 +51,13 @@ impl RawPhone {
         }
     }
 
-    fn request(&mut self, contact: &str, expires: u32, via_params: &str, auth: Option<&str>) -> String {
+    fn request(
+        &mut self,
+        contact: &str,
+        expires: u32,
+        via_params: &str,
+        auth: Option<&str>,
+    ) -> String {
         self.cseq += 1;
         self.branch += 1;
         let (user, port, local) = (&self.user, self.port, self.local);
@@ -181,15 +187,28 @@ fn a_replayed_register_is_refused_and_the_real_binding_stays() {
     let port = serve.sip_port;
 
     // From another address with the attacker's Contact.
-    let evil = rewrite(&captured, "z9hG4bK-evil-1", "<sip:lan@127.0.0.2:6666>", None);
+    let evil = rewrite(
+        &captured,
+        "z9hG4bK-evil-1",
+        "<sip:lan@127.0.0.2:6666>",
+        None,
+    );
     let got = send_from("127.0.0.2", port, &evil);
     assert_eq!(got, Some(401), "replay from 127.0.0.2");
     // `Contact: *` from there: would delete the phone's binding.
     let star = rewrite(&captured, "z9hG4bK-evil-2", "*", Some(0));
-    assert_eq!(send_from("127.0.0.2", port, &star), Some(401), "Contact: * replay");
+    assert_eq!(
+        send_from("127.0.0.2", port, &star),
+        Some(401),
+        "Contact: * replay"
+    );
     // From the phone's own address (another port), same (nonce, nc).
     let same_ip = rewrite(&captured, "z9hG4bK-evil-3", "*", Some(0));
-    assert_eq!(send_from("127.0.0.1", port, &same_ip), Some(401), "same-address replay");
+    assert_eq!(
+        send_from("127.0.0.1", port, &same_ip),
+        Some(401),
+        "same-address replay"
+    );
 
     let after = serve.contacts("lan");
     assert_eq!(after.len(), 1, "{after:?}");
@@ -346,8 +365,14 @@ fn a_register_flood_from_eight_sources_leaves_memory_bounded_and_phones_register
     eprintln!(
         "flood: {total} packets in {flood_secs:.1} s ({rate:.0}/s); RSS idle {rss_idle} kB, peak {rss_peak} kB; {logged} log lines"
     );
-    assert!(rate > 10_000.0, "the flood was too weak to mean much: {rate:.0}/s");
-    assert!(legit, "the legitimate phone could not register during the flood");
+    assert!(
+        rate > 10_000.0,
+        "the flood was too weak to mean much: {rate:.0}/s"
+    );
+    assert!(
+        legit,
+        "the legitimate phone could not register during the flood"
+    );
     assert_eq!(serve.contacts("lan").len(), 1);
     assert!(
         rss_peak < rss_idle + FLOOD_RSS_MARGIN_KB,
@@ -383,10 +408,14 @@ fn idle_tcp_connections_are_capped_closed_and_do_not_starve_http_or_udp() {
     for i in 2..10 {
         for _ in 0..500 {
             let local: SocketAddr = format!("127.0.0.{i}:0").parse().unwrap();
-            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
             sock.bind(&local.into()).unwrap();
             let target: SocketAddr = format!("127.0.0.1:{}", serve.sip_port).parse().unwrap();
-            if sock.connect_timeout(&target.into(), Duration::from_secs(2)).is_ok() {
+            if sock
+                .connect_timeout(&target.into(), Duration::from_secs(2))
+                .is_ok()
+            {
                 conns.push(TcpStream::from(sock));
             }
         }
@@ -414,7 +443,14 @@ fn idle_tcp_connections_are_capped_closed_and_do_not_starve_http_or_udp() {
         let mut b = [0u8; 16];
         match c.read(&mut b) {
             Ok(0) => closed += 1,
-            Err(e) if !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => closed += 1,
+            Err(e)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                closed += 1
+            }
             _ => {}
         }
     }

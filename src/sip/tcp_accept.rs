@@ -185,7 +185,7 @@ pub fn raise_nofile_limit() -> Option<u64> {
         && cur < max
     {
         lim.current = Some(max);
-        if let Err(e) = setrlimit(Resource::Nofile, lim.clone()) {
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
             warn!(error = %e, "cannot raise the open-files limit");
         }
     }

@@ -15,7 +15,9 @@ use std::hash::Hash;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
     /// Write it, after a note of `suppressed` lines dropped before it (if > 0).
-    Pass { suppressed: u64 },
+    Pass {
+        suppressed: u64,
+    },
     Drop,
 }
 

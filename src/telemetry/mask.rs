@@ -96,8 +96,14 @@ mod tests {
         let raw = r#"Authorization: Digest username="lan", realm="carecall", nonce="6a.ff", uri="sip:carecall", response="6629fae49393a05397450978507c4ef1", qop=auth, nc=00000001, cnonce="0a4f113b""#;
         let m = mask_line(raw, true);
         assert!(!m.contains("6629fae4") && !m.contains("0a4f113b"), "{m}");
-        assert!(m.contains(r#"response="***""#) && m.contains(r#"cnonce="***""#), "{m}");
-        assert!(m.contains(r#"username="lan""#) && m.contains("nc=00000001"), "{m}");
+        assert!(
+            m.contains(r#"response="***""#) && m.contains(r#"cnonce="***""#),
+            "{m}"
+        );
+        assert!(
+            m.contains(r#"username="lan""#) && m.contains("nc=00000001"),
+            "{m}"
+        );
         // rsipstack's Debug of a message: quotes escaped, CRLF as \r\n.
         let debug = r#"raw_message="REGISTER sip:x SIP/2.0\r\nAuthorization: Digest Response=\"abc123\",algorithm=MD5\r\n""#;
         let m = mask_line(debug, true);
@@ -114,7 +120,10 @@ mod tests {
             mask_line("INVITE sip:0912345678@10.0.0.1:5060 SIP/2.0", false),
             "INVITE sip:*******678@10.0.0.1:5060 SIP/2.0"
         );
-        assert_eq!(mask_line("To: <sip:+84912345678@x>", false), "To: <sip:+********678@x>");
+        assert_eq!(
+            mask_line("To: <sip:+84912345678@x>", false),
+            "To: <sip:+********678@x>"
+        );
         // Short numbers (ports, CSeq, times, the hotline) stay readable.
         let ordinary = "2026-12-03T10:33:47.123456Z CSeq: 1022 REGISTER 127.0.0.1:5060";
         assert_eq!(mask_line(ordinary, false), ordinary);

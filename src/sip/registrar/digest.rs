@@ -292,8 +292,7 @@ impl Nonces {
             return NonceCheck::Invalid;
         };
         let seconds = stamp.split('.').next().unwrap_or("");
-        let (Ok(issued), Ok(tag)) = (u64::from_str_radix(seconds, 16), hex::decode(tag_hex))
-        else {
+        let (Ok(issued), Ok(tag)) = (u64::from_str_radix(seconds, 16), hex::decode(tag_hex)) else {
             return NonceCheck::Invalid;
         };
         // verify_slice compares in constant time.
@@ -473,7 +472,10 @@ mod tests {
         assert_eq!(n.check("garbage", NOW, ip), NonceCheck::Invalid);
         assert_eq!(n.check("zz.zz", NOW, ip), NonceCheck::Invalid);
         // Too far in the future: not ours to trust.
-        assert_eq!(n.check(&n.issue(NOW + 31, ip), NOW, ip), NonceCheck::Invalid);
+        assert_eq!(
+            n.check(&n.issue(NOW + 31, ip), NOW, ip),
+            NonceCheck::Invalid
+        );
     }
 
     #[test]

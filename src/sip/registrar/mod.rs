@@ -367,9 +367,11 @@ impl Registrar {
             // RFC 7616 §3.4: a repeated nc is a replay. The real phone, if it
             // was one, retries with the fresh nonce (stale: no password prompt).
             info!(source = %pending.source, user = %pending.user, "registrar: replayed nonce-count refused");
-            return Err(Outcome::reply(
-                self.challenge(now_ms / 1000, pending.source, true),
-            ));
+            return Err(Outcome::reply(self.challenge(
+                now_ms / 1000,
+                pending.source,
+                true,
+            )));
         }
         Ok(Verified(Box::new(pending)))
     }

@@ -67,7 +67,13 @@ impl NonceCounts {
 
     /// Records a verified request with `nonce` (issued at `issued_secs`) and
     /// its `nc` (hex, None without qop) at `now_secs`.
-    pub fn record(&mut self, nonce: &str, issued_secs: u64, nc: Option<&str>, now_secs: u64) -> Count {
+    pub fn record(
+        &mut self,
+        nonce: &str,
+        issued_secs: u64,
+        nc: Option<&str>,
+        now_secs: u64,
+    ) -> Count {
         // RFC 7616 §3.4: nc is 8 hex digits; the first request sends 00000001.
         let nc = match nc {
             Some(hex) => match u64::from_str_radix(hex.trim(), 16) {
@@ -95,7 +101,8 @@ impl NonceCounts {
                 return Count::Replayed;
             }
         }
-        self.seen.insert(nonce.to_string(), Seen { nc, issued_secs });
+        self.seen
+            .insert(nonce.to_string(), Seen { nc, issued_secs });
         Count::Accepted
     }
 
@@ -135,14 +142,29 @@ mod tests {
         let mut t = NonceCounts::new(16, 330);
         assert_eq!(t.record("n1", NOW, Some("00000001"), NOW), Count::Accepted);
         // The same (nonce, nc) again: a replay.
-        assert_eq!(t.record("n1", NOW, Some("00000001"), NOW + 1), Count::Replayed);
-        assert_eq!(t.record("n1", NOW, Some("00000002"), NOW + 2), Count::Accepted);
+        assert_eq!(
+            t.record("n1", NOW, Some("00000001"), NOW + 1),
+            Count::Replayed
+        );
+        assert_eq!(
+            t.record("n1", NOW, Some("00000002"), NOW + 2),
+            Count::Accepted
+        );
         // Lower than seen: a replay of an older request.
-        assert_eq!(t.record("n1", NOW, Some("00000001"), NOW + 3), Count::Replayed);
+        assert_eq!(
+            t.record("n1", NOW, Some("00000001"), NOW + 3),
+            Count::Replayed
+        );
         // A gap is fine (the client may have used the nonce elsewhere), §3.4.
-        assert_eq!(t.record("n1", NOW, Some("0000000a"), NOW + 4), Count::Accepted);
+        assert_eq!(
+            t.record("n1", NOW, Some("0000000a"), NOW + 4),
+            Count::Accepted
+        );
         // Another nonce has its own count.
-        assert_eq!(t.record("n2", NOW, Some("00000001"), NOW + 4), Count::Accepted);
+        assert_eq!(
+            t.record("n2", NOW, Some("00000001"), NOW + 4),
+            Count::Accepted
+        );
         // Malformed or zero counts are refused.
         assert_eq!(t.record("n3", NOW, Some("zz"), NOW), Count::Replayed);
         assert_eq!(t.record("n3", NOW, Some("00000000"), NOW), Count::Replayed);
@@ -162,7 +184,10 @@ mod tests {
         t.record("old", NOW, Some("1"), NOW);
         t.record("mid", NOW + 100, Some("1"), NOW + 100);
         // Full: the expired one makes room, nothing is evicted, no floor.
-        assert_eq!(t.record("new", NOW + 400, Some("1"), NOW + 400), Count::Accepted);
+        assert_eq!(
+            t.record("new", NOW + 400, Some("1"), NOW + 400),
+            Count::Accepted
+        );
         assert_eq!(t.tracked(), 2);
         assert_eq!(t.floor_secs, None);
         // The expired nonce would be stale at the digest check anyway; here
@@ -175,14 +200,20 @@ mod tests {
         let mut t = NonceCounts::new(2, 330);
         t.record("a", NOW, Some("1"), NOW);
         t.record("b", NOW + 10, Some("1"), NOW + 10);
-        assert_eq!(t.record("c", NOW + 20, Some("1"), NOW + 20), Count::Accepted);
+        assert_eq!(
+            t.record("c", NOW + 20, Some("1"), NOW + 20),
+            Count::Accepted
+        );
         assert_eq!(t.tracked(), 2);
         // "a" was forgotten: replaying it must not pass as new.
         assert_eq!(t.record("a", NOW, Some("1"), NOW + 21), Count::Replayed);
         // Nor any nonce issued no later than it.
         assert_eq!(t.record("z", NOW - 5, Some("1"), NOW + 21), Count::Replayed);
         // Younger ones still work.
-        assert_eq!(t.record("b", NOW + 10, Some("2"), NOW + 22), Count::Accepted);
+        assert_eq!(
+            t.record("b", NOW + 10, Some("2"), NOW + 22),
+            Count::Accepted
+        );
         // The table never grows past its bound, whatever arrives.
         for i in 0..1000u64 {
             t.record(&format!("n{i}"), NOW + 30 + i, Some("1"), NOW + 30 + i / 10);

@@ -321,7 +321,11 @@ fn silent_mode_leaves_the_rate_to_the_transport() {
         ..settings()
     };
     assert_eq!(s.transport_flood(), s.flood);
-    assert_eq!(settings().transport_flood().burst, 40, "4x when answering 503");
+    assert_eq!(
+        settings().transport_flood().burst,
+        40,
+        "4x when answering 503"
+    );
     let mut r = Registrar::new(&s);
     let req = register("lan", None, 1);
     for _ in 0..50 {
@@ -355,7 +359,12 @@ fn a_replayed_authorization_is_refused_from_anywhere() {
     // a replay; re-challenged with stale=true, no ban counted.
     let again = register_from(&mut r, &req, phone(), T0 + 1000);
     assert_eq!(again.code, 401);
-    assert!(again.header("WWW-Authenticate").unwrap().ends_with("stale=true"));
+    assert!(
+        again
+            .header("WWW-Authenticate")
+            .unwrap()
+            .ends_with("stale=true")
+    );
     // The captured header with another Contact, from another address: the
     // nonce was not issued there.
     let attacker: SocketAddr = "198.51.100.66:5060".parse().unwrap();
@@ -375,18 +384,24 @@ fn a_replayed_authorization_is_refused_from_anywhere() {
         .authorization
         .map(|a| a.replace("nc=00000001", "nc=00000002"));
     // (the response covers nc, so recompute it the way the phone does)
-    let nonce = nonce_of(&Reply::new(401, "").with(
-        "WWW-Authenticate",
-        req.authorization.clone().unwrap(),
-    ));
+    let nonce =
+        nonce_of(&Reply::new(401, "").with("WWW-Authenticate", req.authorization.clone().unwrap()));
     let h1 = LAN_HA1();
     let ha2 = hex::encode(<md5::Md5 as sha2::Digest>::digest("REGISTER:sip:carecall"));
     let response = hex::encode(<md5::Md5 as sha2::Digest>::digest(format!(
         "{h1}:{nonce}:00000002:abcdef:auth:{ha2}"
     )));
     let old = req.authorization.as_deref().unwrap();
-    let old_response = old.split("response=\"").nth(1).unwrap().split('"').next().unwrap();
-    next.authorization = next.authorization.map(|a| a.replace(old_response, &response));
+    let old_response = old
+        .split("response=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    next.authorization = next
+        .authorization
+        .map(|a| a.replace(old_response, &response));
     next.cseq = Some("2 REGISTER".into());
     assert_eq!(register_from(&mut r, &next, phone(), T0 + 4000).code, 200);
 }
@@ -418,7 +433,10 @@ fn a_contact_at_the_trunk_is_403_and_the_cap_is_503() {
     let mut r = Registrar::new(&settings());
     let t = signed(&mut r, phone(), 1, "<sip:0912345678@203.0.113.5:5060>", T0);
     let reply = register_from(&mut r, &t, phone(), T0);
-    assert_eq!((reply.code, reply.reason), (403, "Contact Points At The Trunk"));
+    assert_eq!(
+        (reply.code, reply.reason),
+        (403, "Contact Points At The Trunk")
+    );
     // The cap (2): a third phone is refused, existing ones kept.
     let current = [
         binding("sip:lan@192.0.2.10:5086", "a"),
@@ -431,7 +449,10 @@ fn a_contact_at_the_trunk_is_403_and_the_cap_is_503() {
     let h1 = LAN_HA1();
     let out = r.on_operator(&p, lan(&h1), &current, T0);
     let reply = out.reply.unwrap();
-    assert_eq!((reply.code, reply.reason), (503, "Too Many Registered Contacts"));
+    assert_eq!(
+        (reply.code, reply.reason),
+        (503, "Too Many Registered Contacts")
+    );
     assert!(out.changes.is_empty());
 }
 

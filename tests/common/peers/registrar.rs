@@ -175,4 +175,3 @@ pub fn responses(sock: &UdpSocket) -> Vec<u16> {
     }
     codes
 }
-
