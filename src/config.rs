@@ -727,6 +727,23 @@ mod tests {
     }
 
     #[test]
+    fn sip_port_limits_have_safe_defaults_and_refuse_zero() {
+        let c = Config::default();
+        assert!(c.registrar.flood_silent, "drop floods silently by default");
+        assert_eq!(c.registrar.max_contacts, 5);
+        assert_eq!(
+            (c.sip.tcp_max_connections, c.sip.tcp_max_per_source),
+            (2000, 16)
+        );
+        let mut t = defaults_with(toml::Table::new()).unwrap();
+        apply_env(&mut t, env(&[("CARECALL_SIP_TCP_MAX_PER_SOURCE", "3")])).unwrap();
+        assert_eq!(Config::from_table(t).unwrap().sip.tcp_max_per_source, 3);
+        let t: toml::Table = "[sip]\ntcp_first_request_secs = 0\n".parse().unwrap();
+        let err = Config::from_table(t).unwrap_err().to_string();
+        assert!(err.contains("tcp_first_request_secs"), "{err}");
+    }
+
+    #[test]
     fn bridge_section_has_defaults_and_env_overrides() {
         let mut t = defaults_with(toml::Table::new()).unwrap();
         apply_env(&mut t, env(&[("CARECALL_BRIDGE_WRAP_UP_SECS", "5")])).unwrap();
