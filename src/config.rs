@@ -87,6 +87,15 @@ pub struct SipConfig {
     /// Address written into Via/Contact/SDP when carecall sits behind NAT.
     pub public_addr: String,
     pub user_agent: String,
+    /// SIP over TCP connections open at once, all sources (lowered at start
+    /// to fit the open-files limit, two descriptors a connection).
+    pub tcp_max_connections: u32,
+    /// SIP over TCP connections one address may hold open.
+    pub tcp_max_per_source: u32,
+    /// A TCP connection that has not sent a complete request by then is closed.
+    pub tcp_first_request_secs: u64,
+    /// A TCP connection silent this long is closed.
+    pub tcp_idle_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,8 +221,11 @@ pub struct RegistrarConfig {
     pub ban_after_failures: u32,
     pub ban_window_secs: u64,
     pub ban_secs: u64,
-    /// Drop flooding and banned sources' requests without an answer.
+    /// Drop requests over the rate without an answer (else 503 up to four
+    /// times the rate, dropped above). Banned sources are always dropped.
     pub flood_silent: bool,
+    /// Bindings (registered phones) one operator may hold; more get 503 (0: no limit).
+    pub max_contacts: u32,
 }
 
 impl Default for RegistrarConfig {
@@ -231,7 +243,8 @@ impl Default for RegistrarConfig {
             ban_after_failures: 10,
             ban_window_secs: 60,
             ban_secs: 600,
-            flood_silent: false,
+            flood_silent: true,
+            max_contacts: 5,
         }
     }
 }
@@ -379,6 +392,10 @@ impl Default for SipConfig {
             bind: "0.0.0.0:5060".into(),
             public_addr: String::new(),
             user_agent: concat!("carecall/", env!("CARGO_PKG_VERSION")).into(),
+            tcp_max_connections: 2000,
+            tcp_max_per_source: 16,
+            tcp_first_request_secs: 10,
+            tcp_idle_secs: 300,
         }
     }
 }
@@ -454,6 +471,16 @@ impl Config {
         self.sip_bind()?;
         self.registrar.validate()?;
         self.webrtc.validate()?;
+        let s = &self.sip;
+        if s.tcp_max_connections == 0
+            || s.tcp_max_per_source == 0
+            || s.tcp_first_request_secs == 0
+            || s.tcp_idle_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "sip.tcp_max_connections, tcp_max_per_source, tcp_first_request_secs and tcp_idle_secs must be > 0".into(),
+            ));
+        }
         if self.trunk.ring_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "trunk.ring_timeout_secs must be > 0".into(),
@@ -709,6 +736,23 @@ mod tests {
         let t: toml::Table = "[registrar]\nmin_expires_secs = 7200\n".parse().unwrap();
         let err = Config::from_table(t).unwrap_err().to_string();
         assert!(err.contains("min_expires_secs"), "{err}");
+    }
+
+    #[test]
+    fn sip_port_limits_have_safe_defaults_and_refuse_zero() {
+        let c = Config::default();
+        assert!(c.registrar.flood_silent, "drop floods silently by default");
+        assert_eq!(c.registrar.max_contacts, 5);
+        assert_eq!(
+            (c.sip.tcp_max_connections, c.sip.tcp_max_per_source),
+            (2000, 16)
+        );
+        let mut t = defaults_with(toml::Table::new()).unwrap();
+        apply_env(&mut t, env(&[("CARECALL_SIP_TCP_MAX_PER_SOURCE", "3")])).unwrap();
+        assert_eq!(Config::from_table(t).unwrap().sip.tcp_max_per_source, 3);
+        let t: toml::Table = "[sip]\ntcp_first_request_secs = 0\n".parse().unwrap();
+        let err = Config::from_table(t).unwrap_err().to_string();
+        assert!(err.contains("tcp_first_request_secs"), "{err}");
     }
 
     #[test]

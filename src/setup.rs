@@ -10,9 +10,12 @@ use crate::bridge::{OperatorQueue, QueueSettings, SipReach};
 use crate::call::{CallServices, ports::RtpPorts};
 use crate::config::{Config, ConfigError};
 use crate::media::prompt::{PromptError, PromptStore};
-use crate::sip::agent::{OutboundOnly, RequestHandler, SipAgent, SipError};
+use crate::sip::agent::{OutboundOnly, PortGuard, RequestHandler, SipAgent, SipError};
+use crate::sip::ingress::{IngressGuard, IngressPolicy};
+use crate::sip::registrar::contact::{TrunkAddrs, split_host_port};
 use crate::sip::registrar::{Registrar, RegistrarHandler, RegistrarSettings};
 use crate::sip::registration::{self, RegistrationState};
+use crate::sip::tcp_accept::{self, SharedIngress};
 use crate::sip::uac::TrunkRoute;
 use crate::store::{ChainKey, ChainKeyError, Instance, Liveness, Store, StoreError};
 use tokio::sync::watch;
@@ -120,11 +123,19 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
                 .map_err(|_| SetupError::PublicAddr(s.to_string()))?,
         ),
     };
-    let agent = SipAgent::start(
+    let trunk = trunk_addrs(&route.domain).await;
+    let settings = RegistrarSettings::from_config(&config.registrar, trunk.clone());
+    let ingress = ingress_guard(&config, &settings, &trunk);
+    let agent = SipAgent::start_guarded(
         bind,
         public_ip,
         &config.sip.user_agent,
-        request_handler(&config, &store),
+        request_handler(&config, settings, &store, &ingress),
+        Some(PortGuard {
+            ingress,
+            first_request: std::time::Duration::from_secs(config.sip.tcp_first_request_secs),
+            idle: std::time::Duration::from_secs(config.sip.tcp_idle_secs),
+        }),
     )
     .await?;
     let registration = if config.trunk.register {
@@ -168,17 +179,69 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
 
 /// Who answers out-of-dialog requests: the registrar (REGISTER, OPTIONS) in
 /// front of [`OutboundOnly`] when `registrar.enabled`, else `OutboundOnly` alone.
-fn request_handler(config: &Config, store: &Store) -> Arc<dyn RequestHandler> {
+fn request_handler(
+    config: &Config,
+    settings: RegistrarSettings,
+    store: &Store,
+    ingress: &SharedIngress,
+) -> Arc<dyn RequestHandler> {
     if !config.registrar.enabled {
         return Arc::new(OutboundOnly);
     }
-    let settings = RegistrarSettings::from_config(&config.registrar);
     info!(realm = %settings.realm, "registrar enabled for operators' phones");
     Arc::new(RegistrarHandler::new(
-        Registrar::new(&settings),
+        Registrar::with_ingress(&settings, ingress.clone()),
         store.clone(),
         Arc::new(OutboundOnly),
     ))
+}
+
+/// Descriptors kept free for everything but SIP/TCP (database, HTTP, RTP, files).
+const FD_RESERVE: u64 = 1024;
+
+/// The guard in front of the SIP port: the registrar's flood policy for every
+/// source but the trunk, and the TCP caps of `[sip]` (the total lowered to fit
+/// the open-files limit, raised to its hard limit first).
+fn ingress_guard(
+    config: &Config,
+    settings: &RegistrarSettings,
+    trunk: &TrunkAddrs,
+) -> SharedIngress {
+    let nofile = tcp_accept::raise_nofile_limit();
+    let total = tcp_accept::effective_total(config.sip.tcp_max_connections, nofile, FD_RESERVE);
+    if total < config.sip.tcp_max_connections {
+        warn!(
+            configured = config.sip.tcp_max_connections,
+            total, "sip.tcp_max_connections lowered to fit the open-files limit"
+        );
+    }
+    let policy = IngressPolicy {
+        flood: settings.transport_flood(),
+        tcp_per_source: config.sip.tcp_max_per_source,
+        tcp_total: total,
+    };
+    let exempt = trunk.addrs.iter().map(|a| a.ip().to_canonical()).collect();
+    Arc::new(std::sync::Mutex::new(IngressGuard::new(policy, exempt)))
+}
+
+/// The trunk's addresses (`host[:port]` of `trunk.uri`), resolved once.
+async fn trunk_addrs(domain: &str) -> TrunkAddrs {
+    let Some((host, port)) = split_host_port(domain) else {
+        return TrunkAddrs::default();
+    };
+    let port = port.unwrap_or(5060);
+    let name = host
+        .parse::<std::net::IpAddr>()
+        .is_err()
+        .then(|| (host.to_ascii_lowercase(), port));
+    let addrs = match tokio::net::lookup_host((host, port)).await {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            warn!(error = %e, trunk = %domain, "cannot resolve the trunk; its address is not protected from bindings");
+            Vec::new()
+        }
+    };
+    TrunkAddrs { addrs, name }
 }
 
 /// The local address the kernel would use toward the trunk: what Contact and SDP

@@ -10,6 +10,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::dialog::Dialog;
@@ -18,9 +19,11 @@ use rsipstack::sip::{Method, StatusCode};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use rsipstack::transport::{SipAddr, TcpListenerConnection, TransportLayer};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use super::tcp_accept::{self, FirstRequests, SharedIngress};
 
 /// Errors of the SIP layer. Each says what failed so the operator can act.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,16 @@ impl RequestHandler for OutboundOnly {
     }
 }
 
+/// Limits of the SIP port for a service exposed to the network (`serve`,
+/// `call`): what [`super::ingress`] decides, and TCP timeouts.
+pub struct PortGuard {
+    pub ingress: SharedIngress,
+    /// A TCP connection without a complete request by then is closed.
+    pub first_request: Duration,
+    /// A TCP connection silent this long is closed (rsipstack's idle timeout).
+    pub idle: Duration,
+}
+
 pub struct SipAgent {
     endpoint: EndpointInnerRef,
     dialogs: Arc<DialogLayer>,
@@ -79,10 +92,25 @@ pub struct SipAgent {
     local: SocketAddr,
     advertised: IpAddr,
     user_agent: String,
+    /// TCP connections accepted by [`tcp_accept`] waiting for their first request.
+    first: Arc<FirstRequests>,
+}
+
+/// A listening TCP socket with `SO_REUSEADDR`, as rsipstack's listener binds.
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 impl SipAgent {
-    /// Binds UDP and TCP on `bind` (the same port for both) and starts serving.
+    /// Binds UDP and TCP on `bind` (the same port for both) and starts serving,
+    /// without limits (the simulated phone, tests).
     /// `public_ip` overrides the address advertised in Contact and SDP.
     pub async fn start(
         bind: SocketAddr,
@@ -90,8 +118,29 @@ impl SipAgent {
         user_agent: &str,
         handler: Arc<dyn RequestHandler>,
     ) -> Result<Arc<SipAgent>, SipError> {
+        Self::start_guarded(bind, public_ip, user_agent, handler, None).await
+    }
+
+    /// [`SipAgent::start`] with `guard` in front of the port: every datagram
+    /// and TCP connection is admitted by it before rsipstack parses anything,
+    /// and TCP is accepted by [`tcp_accept`] instead of rsipstack's listener.
+    pub async fn start_guarded(
+        bind: SocketAddr,
+        public_ip: Option<IpAddr>,
+        user_agent: &str,
+        handler: Arc<dyn RequestHandler>,
+        guard: Option<PortGuard>,
+    ) -> Result<Arc<SipAgent>, SipError> {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.child_token());
+        if let Some(g) = &guard {
+            let ingress = g.ingress.clone();
+            transport.set_whitelist(move |ip: IpAddr| {
+                let ok = tcp_accept::lock(&ingress).admit_datagram(ip, tcp_accept::now_ms());
+                async move { ok }
+            });
+            transport.set_stream_idle_timeout(g.idle);
+        }
         let udp = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
             .await
             .map_err(|source| SipError::Bind {
@@ -103,14 +152,25 @@ impl SipAgent {
         transport.add_transport(udp.into());
         // TCP on the same port as UDP (RFC 3261 §18: a UA SHOULD listen on both).
         let tcp_addr = local;
-        let tcp = TcpListenerConnection::new(tcp_addr, None)
-            .await
-            .map_err(|source| SipError::Bind {
-                transport: "TCP",
-                addr: tcp_addr,
-                source: Box::new(source),
-            })?;
-        transport.add_transport(tcp.into());
+        let bind_err = |e: std::io::Error| SipError::Bind {
+            transport: "TCP",
+            addr: tcp_addr,
+            source: Box::new(rsipstack::Error::from(e)),
+        };
+        let own_listener = match &guard {
+            Some(_) => Some(tcp_listener(tcp_addr).map_err(bind_err)?),
+            None => {
+                let tcp = TcpListenerConnection::new(tcp_addr, None)
+                    .await
+                    .map_err(|source| SipError::Bind {
+                        transport: "TCP",
+                        addr: tcp_addr,
+                        source: Box::new(source),
+                    })?;
+                transport.add_transport(tcp.into());
+                None
+            }
+        };
 
         let endpoint = EndpointBuilder::new()
             .with_transport_layer(transport)
@@ -125,6 +185,23 @@ impl SipAgent {
         } else {
             local.ip()
         });
+        let first = Arc::new(FirstRequests::default());
+        if let (Some(listener), Some(g)) = (own_listener, &guard) {
+            tokio::spawn(tcp_accept::serve(
+                listener,
+                tcp_accept::Acceptor {
+                    endpoint: inner.clone(),
+                    local: SipAddr {
+                        r#type: Some(rsipstack::sip::Transport::Tcp),
+                        addr: tcp_addr.into(),
+                    },
+                    guard: g.ingress.clone(),
+                    first: first.clone(),
+                    first_request: g.first_request,
+                    cancel: cancel.child_token(),
+                },
+            ));
+        }
         let agent = Arc::new(SipAgent {
             endpoint: inner.clone(),
             dialogs,
@@ -132,6 +209,7 @@ impl SipAgent {
             local,
             advertised,
             user_agent: user_agent.to_string(),
+            first,
         });
         tokio::spawn(async move {
             if let Err(e) = inner.serve().await {
@@ -182,6 +260,15 @@ async fn route_incoming(
     handler: Arc<dyn RequestHandler>,
 ) {
     while let Some(mut tx) = incoming.recv().await {
+        if let Some(peer) = tx
+            .connection
+            .as_ref()
+            .filter(|c| matches!(c, rsipstack::transport::SipConnection::Tcp(_)))
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok())
+        {
+            agent.first.arrived(peer);
+        }
         match agent.dialogs.match_dialog(&tx) {
             Some(Dialog::Invite(mut dialog)) => {
                 tokio::spawn(async move {

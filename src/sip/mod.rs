@@ -2,7 +2,10 @@
 //! operators' phones.
 
 pub mod agent;
+pub mod ingress;
 pub mod registrar;
 pub mod registration;
 pub mod sdp;
+pub mod tcp_accept;
 pub mod uac;
+pub mod via;

@@ -10,6 +10,7 @@
 mod baresip;
 mod carecall;
 mod checks;
+mod registrar;
 mod serve;
 mod sipp;
 mod wav_db;
@@ -17,6 +18,7 @@ mod wav_db;
 pub use baresip::*;
 pub use carecall::*;
 pub use checks::*;
+pub use registrar::*;
 pub use serve::*;
 pub use sipp::*;
 pub use wav_db::*;

@@ -71,13 +71,22 @@ pub enum BindingError {
     /// (§10.3 step 7: "the update MUST be aborted and the request fails").
     #[error("out-of-order CSeq for an existing binding")]
     OutOfOrder,
+    /// 503: the AOR would have more than `max` bindings. Kamailio's registrar
+    /// (`max_contacts`) refuses such a REGISTER the same way ("Too many
+    /// registered contacts", 503) and keeps the existing bindings.
+    #[error("more than {max} bindings for one operator")]
+    TooMany { max: usize },
 }
 
-/// Applies `req` to `current` (the bindings stored for the AOR) at `now_ms`.
+/// Applies `req` to `current` (the bindings stored for the AOR) at `now_ms`;
+/// a request that would leave more than `max_contacts` bindings (0: no limit)
+/// and adds to them is refused. Refreshes and removals always pass, so
+/// lowering the limit never locks a phone out.
 pub fn apply(
     req: &BindingRequest,
     current: &[Binding],
     policy: &ExpiresPolicy,
+    max_contacts: usize,
     now_ms: i64,
 ) -> Result<Update, BindingError> {
     let live: Vec<&Binding> = current
@@ -133,6 +142,9 @@ pub fn apply(
         });
     }
     let current = after(&live, &changes, now_ms);
+    if max_contacts > 0 && current.len() > max_contacts && current.len() > live.len() {
+        return Err(BindingError::TooMany { max: max_contacts });
+    }
     Ok(Update { changes, current })
 }
 
@@ -225,9 +237,9 @@ mod tests {
     #[test]
     fn contact_param_beats_header_beats_default_and_max_clamps() {
         let r = req(&[("sip:a@h", Some(120)), ("sip:b@h", None)], Some(7200), 1);
-        let u = apply(&r, &[], &POLICY, NOW).unwrap();
+        let u = apply(&r, &[], &POLICY, 0, NOW).unwrap();
         assert_eq!(upserted(&u), vec![("sip:a@h", 120), ("sip:b@h", 3600)]);
-        let u = apply(&req(&[("sip:c@h", None)], None, 1), &[], &POLICY, NOW).unwrap();
+        let u = apply(&req(&[("sip:c@h", None)], None, 1), &[], &POLICY, 0, NOW).unwrap();
         assert_eq!(upserted(&u), vec![("sip:c@h", 600)]);
         assert_eq!(u.current, vec![("sip:c@h".to_string(), 600)]);
     }
@@ -236,11 +248,11 @@ mod tests {
     fn too_brief_is_423_and_changes_nothing() {
         let r = req(&[("sip:a@h", Some(120)), ("sip:b@h", Some(59))], None, 1);
         assert_eq!(
-            apply(&r, &[], &POLICY, NOW),
+            apply(&r, &[], &POLICY, 0, NOW),
             Err(BindingError::TooBrief { min_secs: 60 })
         );
         // Zero is a removal, never too brief.
-        assert!(apply(&req(&[("sip:a@h", Some(0))], None, 1), &[], &POLICY, NOW).is_ok());
+        assert!(apply(&req(&[("sip:a@h", Some(0))], None, 1), &[], &POLICY, 0, NOW).is_ok());
     }
 
     #[test]
@@ -254,6 +266,7 @@ mod tests {
             &req(&[("SIP:A@H", Some(0))], None, 1),
             &current,
             &POLICY,
+            0,
             NOW,
         )
         .unwrap();
@@ -270,7 +283,7 @@ mod tests {
     #[test]
     fn query_lists_without_changing() {
         let current = [stored("sip:a@h", "x", 1, 30)];
-        let u = apply(&req(&[], None, 1), &current, &POLICY, NOW).unwrap();
+        let u = apply(&req(&[], None, 1), &current, &POLICY, 0, NOW).unwrap();
         assert!(u.changes.is_empty());
         assert_eq!(u.current, vec![("sip:a@h".to_string(), 30)]);
     }
@@ -280,16 +293,40 @@ mod tests {
         let mut r = req(&[], Some(0), 2);
         r.contacts = Contacts::Star;
         let current = [stored("sip:a@h", "call-1", 1, 30)];
-        let u = apply(&r, &current, &POLICY, NOW).unwrap();
+        let u = apply(&r, &current, &POLICY, 0, NOW).unwrap();
         assert_eq!(u.changes, vec![Change::RemoveAll]);
         assert!(u.current.is_empty());
         r.expires = Some(10);
         assert_eq!(
-            apply(&r, &current, &POLICY, NOW),
+            apply(&r, &current, &POLICY, 0, NOW),
             Err(BindingError::StarNeedsExpiresZero)
         );
         r.expires = None;
-        assert!(apply(&r, &current, &POLICY, NOW).is_err());
+        assert!(apply(&r, &current, &POLICY, 0, NOW).is_err());
+    }
+
+    #[test]
+    fn more_bindings_than_the_cap_are_refused_but_refreshes_pass() {
+        let current = [
+            stored("sip:a@h", "x", 1, 100),
+            stored("sip:b@h", "y", 1, 100),
+        ];
+        let r = req(&[("sip:c@h", None)], None, 1);
+        assert_eq!(
+            apply(&r, &current, &POLICY, 2, NOW),
+            Err(BindingError::TooMany { max: 2 })
+        );
+        assert!(apply(&r, &current, &POLICY, 3, NOW).is_ok());
+        assert!(apply(&r, &current, &POLICY, 0, NOW).is_ok(), "0: no limit");
+        // Replacing one (remove + add in one request) stays within the cap.
+        let swap = req(&[("sip:a@h", Some(0)), ("sip:c@h", None)], None, 1);
+        assert!(apply(&swap, &current, &POLICY, 2, NOW).is_ok());
+        // Above a lowered cap, a refresh still passes.
+        let refresh = req(&[("sip:a@h", None)], None, 1);
+        assert!(apply(&refresh, &current, &POLICY, 1, NOW).is_ok());
+        // Expired bindings do not count.
+        let old = [stored("sip:a@h", "x", 1, -1), stored("sip:b@h", "y", 1, -1)];
+        assert!(apply(&r, &old, &POLICY, 1, NOW).is_ok());
     }
 
     #[test]
@@ -297,15 +334,15 @@ mod tests {
         let current = [stored("sip:a@h", "call-1", 5, 30)];
         let r = req(&[("sip:a@h", None)], None, 5);
         assert_eq!(
-            apply(&r, &current, &POLICY, NOW),
+            apply(&r, &current, &POLICY, 0, NOW),
             Err(BindingError::OutOfOrder)
         );
         let r = req(&[("sip:a@h", None)], None, 6);
-        let u = apply(&r, &current, &POLICY, NOW).unwrap();
+        let u = apply(&r, &current, &POLICY, 0, NOW).unwrap();
         assert_eq!(upserted(&u), vec![("sip:a@h", 600)]);
         // A new Call-ID (a rebooted phone) may start again at CSeq 1.
         let mut r = req(&[("sip:a@h", None)], None, 1);
         r.call_id = "call-2".into();
-        assert!(apply(&r, &current, &POLICY, NOW).is_ok());
+        assert!(apply(&r, &current, &POLICY, 0, NOW).is_ok());
     }
 }

@@ -43,7 +43,7 @@ pub fn parse_contacts<S: AsRef<str>>(values: &[S]) -> Result<Contacts, AddressEr
     let mut entries = Vec::new();
     let mut star = false;
     for value in values {
-        for item in split_top_level(value.as_ref())? {
+        for item in split_top_level(value.as_ref(), ',')? {
             let item = item.trim();
             if item == "*" {
                 star = true;
@@ -51,7 +51,11 @@ pub fn parse_contacts<S: AsRef<str>>(values: &[S]) -> Result<Contacts, AddressEr
             }
             let (uri, params) = name_addr(item)?;
             let mut expires = None;
-            for p in params.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            for p in split_top_level(params, ';')?
+                .into_iter()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
                 if k.trim().eq_ignore_ascii_case("expires") {
                     expires = Some(parse_delta_seconds(v.trim())?);
@@ -92,6 +96,79 @@ pub fn aor_user(to: &str) -> Result<String, AddressError> {
     Ok(unescape(user))
 }
 
+/// Where a contact would send requests: the host and port of a SIP URI
+/// (`sip:user@host:port;params`), port defaulted by scheme (RFC 3263 §4.2:
+/// 5060, 5061 for sips). None if the URI has no host.
+pub fn uri_host_port(uri: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let default = if scheme.eq_ignore_ascii_case("sips") {
+        5061
+    } else {
+        5060
+    };
+    let hostport = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let hostport = hostport.split([';', '?']).next().unwrap_or("");
+    let (host, port) = split_host_port(hostport)?;
+    Some((host.to_ascii_lowercase(), port.unwrap_or(default)))
+}
+
+/// `host [":" port]` with an IPv6 reference in brackets (RFC 3261 §25.1
+/// hostport); the host without brackets. None if empty or the port is bad.
+pub(crate) fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']')?;
+        match after {
+            "" => (h, None),
+            _ => (h, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let port = match port {
+        Some(p) => Some(p.trim().parse::<u16>().ok()?),
+        None => None,
+    };
+    Some((host, port))
+}
+
+/// The carrier trunk's addresses, resolved once at start: a binding pointing
+/// there would let an operator's account dial out through our trunk (toll
+/// fraud), so the registrar refuses it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrunkAddrs {
+    /// Resolved socket addresses of the trunk.
+    pub addrs: Vec<std::net::SocketAddr>,
+    /// The host name and port of `trunk.uri`, lower case, when it is a name.
+    pub name: Option<(String, u16)>,
+}
+
+impl TrunkAddrs {
+    /// Whether `uri` (a contact) points at the trunk: same address and port,
+    /// or the trunk's own host name and port. Other names are resolved only
+    /// when dialled (the operator leg checks there).
+    pub fn contains(&self, uri: &str) -> bool {
+        let Some((host, port)) = uri_host_port(uri) else {
+            return false;
+        };
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            let ip = ip.to_canonical();
+            return self
+                .addrs
+                .iter()
+                .any(|a| a.ip().to_canonical() == ip && a.port() == port);
+        }
+        self.name
+            .as_ref()
+            .is_some_and(|(n, p)| *n == host.trim_end_matches('.') && *p == port)
+    }
+}
+
 /// `%HH` escapes of a user part, decoded (RFC 3261 §19.1.2).
 fn unescape(s: &str) -> String {
     let b = s.as_bytes();
@@ -116,8 +193,9 @@ fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
-/// Splits an address list at commas outside quotes and angle brackets.
-fn split_top_level(s: &str) -> Result<Vec<&str>, AddressError> {
+/// Splits at `sep` outside quoted strings (with `\\` escapes) and angle
+/// brackets (RFC 3261 §25.1: a quoted-string may hold `,` and `;`).
+pub(crate) fn split_top_level(s: &str, sep: char) -> Result<Vec<&str>, AddressError> {
     let mut out = Vec::new();
     let (mut quoted, mut angle, mut escaped) = (false, false, false);
     let mut start = 0;
@@ -128,9 +206,9 @@ fn split_top_level(s: &str) -> Result<Vec<&str>, AddressError> {
             '"' if !angle => quoted = !quoted,
             '<' if !quoted => angle = true,
             '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
+            c if c == sep && !quoted && !angle => {
                 out.push(&s[start..i]);
-                start = i + 1;
+                start = i + c.len_utf8();
             }
             _ => {}
         }
@@ -238,6 +316,39 @@ mod tests {
         assert_eq!(parse_delta_seconds("99999999999999"), Ok(u32::MAX));
         assert_eq!(parse_delta_seconds("3600"), Ok(3600));
         assert!(parse_delta_seconds("1e3").is_err());
+    }
+
+    #[test]
+    fn contact_host_and_port() {
+        assert_eq!(
+            uri_host_port("sip:lan@10.0.0.5:5086;transport=udp"),
+            Some(("10.0.0.5".into(), 5086))
+        );
+        assert_eq!(
+            uri_host_port("sips:lan@H.Example"),
+            Some(("h.example".into(), 5061))
+        );
+        assert_eq!(
+            uri_host_port("sip:[2001:db8::1]:5070"),
+            Some(("2001:db8::1".into(), 5070))
+        );
+        assert_eq!(uri_host_port("sip:a@b:x"), None);
+        assert_eq!(uri_host_port("nonsense"), None);
+    }
+
+    #[test]
+    fn trunk_addresses_match_by_address_and_port_or_by_name() {
+        let trunk = TrunkAddrs {
+            addrs: vec!["203.0.113.5:5060".parse().unwrap()],
+            name: Some(("trunk.vnpt.example".into(), 5060)),
+        };
+        assert!(trunk.contains("sip:0912345678@203.0.113.5"));
+        assert!(trunk.contains("sip:x@203.0.113.5:5060;transport=udp"));
+        assert!(trunk.contains("sip:x@[::ffff:203.0.113.5]:5060"));
+        assert!(trunk.contains("sip:x@TRUNK.vnpt.example"));
+        assert!(!trunk.contains("sip:x@203.0.113.5:5070"));
+        assert!(!trunk.contains("sip:lan@10.0.0.5:5060"));
+        assert!(!trunk.contains("sip:lan@phone.example"));
     }
 
     #[test]

@@ -1,13 +1,20 @@
 //! HTTP Digest authentication, server side (RFC 7616, RFC 2617; RFC 3261 §22.4).
 //!
-//! Nonces are stateless: `hex(seconds) "." hex(HMAC-SHA256(secret, hex(seconds) ":" realm))`.
-//! Any node holding the same secret can check a nonce another node issued, and a
-//! nonce older than its lifetime is answered with `stale=true` (RFC 7616 §3.3),
-//! so the phone retries with a fresh one without asking its user for a password.
-//! Nonce-count replay inside the lifetime is not tracked: a replayed REGISTER can
-//! only refresh the binding it was made for.
+//! Nonces are stateless: `hex(seconds) "." hex(salt) "." hex(HMAC-SHA256(secret,
+//! hex(seconds) "." hex(salt) ":" realm ":" client-ip))`, the salt 8 random bytes so
+//! that two challenges in one second (two phones behind one NAT) differ. Any node holding the same secret can check a nonce
+//! another node issued, and a nonce older than its lifetime is answered with
+//! `stale=true` (RFC 7616 §3.3), so the phone retries with a fresh one without
+//! asking its user for a password.
+//!
+//! The nonce names the address it was issued to (RFC 7616 §5.5 suggests the
+//! client IP in the nonce): the digest does not cover Contact, so a captured
+//! Authorization header replayed *from another address* would otherwise bind
+//! the attacker's Contact. Replays from the same address inside the lifetime are
+//! caught by the nonce-count table (`replay.rs`, RFC 7616 §3.4.5).
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use hmac::{KeyInit, Mac};
 use md5::Md5;
@@ -223,10 +230,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// What a nonce says about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceCheck {
-    Fresh,
+    /// Ours, for this client, issued at `issued_secs` (unix seconds).
+    Fresh { issued_secs: u64 },
     /// Ours, but older than the lifetime: challenge again with `stale=true`.
     Stale,
-    /// Not made with our secret and realm (forged, or from another deployment).
+    /// Not made with our secret and realm for this client address (forged,
+    /// from another deployment, or replayed from elsewhere).
     Invalid,
 }
 
@@ -239,7 +248,7 @@ pub struct Nonces {
 }
 
 /// Nonces from a node whose clock runs this far ahead are still accepted.
-const CLOCK_SKEW_SECS: u64 = 30;
+pub const CLOCK_SKEW_SECS: u64 = 30;
 
 impl Nonces {
     pub fn new(secret: &[u8], realm: &str, lifetime_secs: u64) -> Nonces {
@@ -254,18 +263,22 @@ impl Nonces {
         &self.realm
     }
 
-    fn mac(&self, stamp: &str) -> HmacSha256 {
+    fn mac(&self, stamp: &str, client: IpAddr) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(stamp.as_bytes());
         mac.update(b":");
         mac.update(self.realm.as_bytes());
+        mac.update(b":");
+        // IPv4-mapped IPv6 and IPv4 are one client.
+        mac.update(client.to_canonical().to_string().as_bytes());
         mac
     }
 
-    /// A nonce stamped `now_secs` (unix seconds).
-    pub fn issue(&self, now_secs: u64) -> String {
-        let stamp = format!("{now_secs:x}");
-        let tag = self.mac(&stamp).finalize().into_bytes();
+    /// A nonce stamped `now_secs` (unix seconds) for `client`.
+    pub fn issue(&self, now_secs: u64, client: IpAddr) -> String {
+        let salt: [u8; 8] = rand::random();
+        let stamp = format!("{now_secs:x}.{}", hex::encode(salt));
+        let tag = self.mac(&stamp, client).finalize().into_bytes();
         let mut nonce = stamp;
         nonce.push('.');
         for b in tag.iter() {
@@ -274,15 +287,16 @@ impl Nonces {
         nonce
     }
 
-    pub fn check(&self, nonce: &str, now_secs: u64) -> NonceCheck {
-        let Some((stamp, tag_hex)) = nonce.split_once('.') else {
+    pub fn check(&self, nonce: &str, now_secs: u64, client: IpAddr) -> NonceCheck {
+        let Some((stamp, tag_hex)) = nonce.rsplit_once('.') else {
             return NonceCheck::Invalid;
         };
-        let (Ok(issued), Ok(tag)) = (u64::from_str_radix(stamp, 16), hex::decode(tag_hex)) else {
+        let seconds = stamp.split('.').next().unwrap_or("");
+        let (Ok(issued), Ok(tag)) = (u64::from_str_radix(seconds, 16), hex::decode(tag_hex)) else {
             return NonceCheck::Invalid;
         };
         // verify_slice compares in constant time.
-        if self.mac(stamp).verify_slice(&tag).is_err() {
+        if self.mac(stamp, client).verify_slice(&tag).is_err() {
             return NonceCheck::Invalid;
         }
         if issued > now_secs + CLOCK_SKEW_SECS {
@@ -290,16 +304,22 @@ impl Nonces {
         } else if now_secs.saturating_sub(issued) > self.lifetime_secs {
             NonceCheck::Stale
         } else {
-            NonceCheck::Fresh
+            NonceCheck::Fresh {
+                issued_secs: issued,
+            }
         }
     }
 
+    pub fn lifetime_secs(&self) -> u64 {
+        self.lifetime_secs
+    }
+
     /// The `WWW-Authenticate` value of a 401 (RFC 7616 §3.3): qop=auth, MD5.
-    pub fn challenge(&self, now_secs: u64, stale: bool) -> String {
+    pub fn challenge(&self, now_secs: u64, client: IpAddr, stale: bool) -> String {
         let mut v = format!(
             "Digest realm=\"{}\", nonce=\"{}\", algorithm=MD5, qop=\"auth\"",
             self.realm,
-            self.issue(now_secs)
+            self.issue(now_secs, client)
         );
         if stale {
             v.push_str(", stale=true");
@@ -316,6 +336,10 @@ mod tests {
 
     fn nonces() -> Nonces {
         Nonces::new(b"shared secret", "carecall", 300)
+    }
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
     }
 
     #[test]
@@ -422,39 +446,63 @@ mod tests {
     #[test]
     fn nonces_are_fresh_then_stale_and_forgeries_are_invalid() {
         let n = nonces();
-        let nonce = n.issue(NOW);
-        assert_eq!(n.check(&nonce, NOW), NonceCheck::Fresh);
-        assert_eq!(n.check(&nonce, NOW + 300), NonceCheck::Fresh);
-        assert_eq!(n.check(&nonce, NOW + 301), NonceCheck::Stale);
+        let ip = ip(1);
+        let nonce = n.issue(NOW, ip);
+        let fresh = NonceCheck::Fresh { issued_secs: NOW };
+        assert_eq!(n.check(&nonce, NOW, ip), fresh);
+        assert_eq!(n.check(&nonce, NOW + 300, ip), fresh);
+        assert_eq!(n.check(&nonce, NOW + 301, ip), NonceCheck::Stale);
         // Another node with the same secret accepts it; another secret or realm does not.
         assert_eq!(
-            Nonces::new(b"shared secret", "carecall", 300).check(&nonce, NOW),
-            NonceCheck::Fresh
+            Nonces::new(b"shared secret", "carecall", 300).check(&nonce, NOW, ip),
+            fresh
         );
         assert_eq!(
-            Nonces::new(b"other", "carecall", 300).check(&nonce, NOW),
+            Nonces::new(b"other", "carecall", 300).check(&nonce, NOW, ip),
             NonceCheck::Invalid
         );
         assert_eq!(
-            Nonces::new(b"shared secret", "other", 300).check(&nonce, NOW),
+            Nonces::new(b"shared secret", "other", 300).check(&nonce, NOW, ip),
             NonceCheck::Invalid
         );
         // A re-stamped nonce (to extend its life) fails the HMAC.
-        let (_, tag) = nonce.split_once('.').unwrap();
-        let forged = format!("{:x}.{tag}", NOW + 1000);
-        assert_eq!(n.check(&forged, NOW + 1000), NonceCheck::Invalid);
-        assert_eq!(n.check("garbage", NOW), NonceCheck::Invalid);
-        assert_eq!(n.check("zz.zz", NOW), NonceCheck::Invalid);
+        let (_, salt_tag) = nonce.split_once('.').unwrap();
+        let forged = format!("{:x}.{salt_tag}", NOW + 1000);
+        assert_eq!(n.check(&forged, NOW + 1000, ip), NonceCheck::Invalid);
+        assert_eq!(n.check("garbage", NOW, ip), NonceCheck::Invalid);
+        assert_eq!(n.check("zz.zz", NOW, ip), NonceCheck::Invalid);
         // Too far in the future: not ours to trust.
-        assert_eq!(n.check(&n.issue(NOW + 31), NOW), NonceCheck::Invalid);
+        assert_eq!(
+            n.check(&n.issue(NOW + 31, ip), NOW, ip),
+            NonceCheck::Invalid
+        );
+    }
+
+    #[test]
+    fn two_nonces_in_one_second_differ() {
+        let n = nonces();
+        assert_ne!(n.issue(NOW, ip(1)), n.issue(NOW, ip(1)));
+    }
+
+    #[test]
+    fn a_nonce_is_only_good_from_the_address_it_was_issued_to() {
+        let n = nonces();
+        let nonce = n.issue(NOW, ip(1));
+        assert_eq!(n.check(&nonce, NOW, ip(2)), NonceCheck::Invalid);
+        // The same client over IPv4-mapped IPv6 (a dual-stack socket) is one client.
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(
+            n.check(&nonce, NOW, mapped),
+            NonceCheck::Fresh { issued_secs: NOW }
+        );
     }
 
     #[test]
     fn challenge_offers_qop_auth_and_stale() {
         let n = nonces();
-        let c = n.challenge(NOW, false);
+        let c = n.challenge(NOW, ip(1), false);
         assert!(c.starts_with("Digest realm=\"carecall\", nonce=\""), "{c}");
         assert!(c.contains("qop=\"auth\"") && !c.contains("stale"), "{c}");
-        assert!(n.challenge(NOW, true).ends_with(", stale=true"));
+        assert!(n.challenge(NOW, ip(1), true).ends_with(", stale=true"));
     }
 }

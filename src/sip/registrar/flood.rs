@@ -6,6 +6,12 @@
 //! authentications in a window; past that count it is banned for a while, as
 //! fail2ban does in front of Asterisk. Keyed by IP only: a scanner is free to
 //! change its port.
+//!
+//! The guard runs in the transport's per-datagram hook (`sip::ingress`), before
+//! rsipstack parses a message or creates a transaction, like Kamailio's `pike`
+//! module in front of its transaction layer: a flood costs a table lookup, not
+//! a transaction kept for 32 s (RFC 3261 §17.2.2 Timer J). The table is bounded
+//! ([`MAX_SOURCES`]): spoofed source addresses cannot grow it without end.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -50,25 +56,41 @@ pub struct FloodGuard {
     policy: FloodPolicy,
     sources: HashMap<IpAddr, Source>,
     last_prune_ms: u64,
+    max_sources: usize,
 }
 
 /// Above this many sources, idle ones are forgotten (at most once a second),
 /// so a spoofed-address flood cannot grow the table without bound.
 const PRUNE_ABOVE: usize = 4096;
 
+/// Hard bound of the table (~100 bytes a source, so a few MB). When it is full
+/// of sources that are all still draining their bucket, a *new* source is
+/// limited until pruning frees room: fail closed, memory bounded.
+pub const MAX_SOURCES: usize = 65_536;
+
 impl FloodGuard {
     pub fn new(policy: FloodPolicy) -> FloodGuard {
+        FloodGuard::with_capacity(policy, MAX_SOURCES)
+    }
+
+    /// A guard tracking at most `max_sources` addresses.
+    pub fn with_capacity(policy: FloodPolicy, max_sources: usize) -> FloodGuard {
         FloodGuard {
             policy,
             sources: HashMap::new(),
             last_prune_ms: 0,
+            max_sources: max_sources.max(1),
         }
     }
 
     /// Counts one request from `ip` at `now_ms` and says whether to serve it.
     pub fn admit(&mut self, ip: IpAddr, now_ms: u64) -> Verdict {
-        if self.sources.len() > PRUNE_ABOVE && now_ms >= self.last_prune_ms + 1000 {
+        let crowded = self.sources.len() > PRUNE_ABOVE.min(self.max_sources / 2);
+        if crowded && now_ms >= self.last_prune_ms + 1000 {
             self.prune(now_ms);
+        }
+        if self.sources.len() >= self.max_sources && !self.sources.contains_key(&ip) {
+            return Verdict::Limited;
         }
         let p = self.policy;
         let s = self.sources.entry(ip).or_insert(Source {
@@ -97,9 +119,17 @@ impl FloodGuard {
     /// nonce); returns true if this failure banned the source.
     pub fn failed_auth(&mut self, ip: IpAddr, now_ms: u64) -> bool {
         let p = self.policy;
-        let Some(s) = self.sources.get_mut(&ip) else {
+        if self.sources.len() >= self.max_sources && !self.sources.contains_key(&ip) {
             return false;
-        };
+        }
+        // Usually tracked already (the transport admitted the request first).
+        let s = self.sources.entry(ip).or_insert(Source {
+            tokens: f64::from(p.burst),
+            last_ms: now_ms,
+            window_start_ms: now_ms,
+            failures: 0,
+            banned_until_ms: 0,
+        });
         if now_ms >= s.window_start_ms + p.window_ms {
             s.window_start_ms = now_ms;
             s.failures = 0;
@@ -215,5 +245,25 @@ mod tests {
         g.prune(T0 + 10_000);
         assert_eq!(g.tracked(), 3);
         assert!(!g.sources.contains_key(&ip(1)));
+    }
+
+    #[test]
+    fn a_spoofed_source_flood_stays_within_the_table_bound() {
+        let mut g = FloodGuard::with_capacity(POLICY, 100);
+        // 10,000 distinct sources within one millisecond: nothing can be pruned.
+        let mut limited = 0;
+        for i in 0..10_000u32 {
+            let ip = IpAddr::from((0xC633_0000u32 + i).to_be_bytes());
+            if g.admit(ip, T0) == Verdict::Limited {
+                limited += 1;
+            }
+        }
+        assert_eq!(g.tracked(), 100);
+        assert_eq!(limited, 9_900);
+        // A known source keeps its bucket meanwhile.
+        assert_eq!(g.admit(IpAddr::from([198, 51, 0, 0]), T0), Verdict::Allow);
+        // Once their buckets refilled (burst 5 at 2/s: 2.5 s), room is made again.
+        assert_eq!(g.admit(ip(7), T0 + 3_000), Verdict::Allow);
+        assert!(g.tracked() <= 100);
     }
 }

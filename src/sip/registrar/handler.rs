@@ -3,13 +3,13 @@
 //! operator's record and bindings from the [`Store`], stores the changes and
 //! sends the reply. Every other request goes to the handler it wraps.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rsipstack::sip::headers::make_header;
-use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::sip::{Header, Method, StatusCode, Transport};
 use rsipstack::transaction::transaction::Transaction;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -75,26 +75,31 @@ impl Inner {
     }
 
     async fn serve(&self, mut tx: Transaction) {
-        let (parts, source) = request_parts(&tx);
+        let Some((parts, source)) = request_parts(&tx) else {
+            // Every transport rsipstack serves knows its peer; never expected.
+            debug!("registrar: request without a peer address dropped");
+            return;
+        };
         let now = now_ms();
         let step = self.lock().on_request(&parts, source, now);
         let reply = match step {
             Step::Reply(r) => Some(r),
-            Step::Drop => None,
-            Step::Authenticate(pending) => match self.authenticate(&pending, now).await {
-                Ok(r) => r,
-                Err(e) => {
-                    warn!(error = %e, user = %pending.user, "registrar: database error");
-                    Some(Reply {
-                        code: 500,
-                        reason: "Server Internal Error",
-                        headers: vec![("Retry-After", "5".into())],
-                    })
+            Step::Authenticate(pending) => {
+                let user = pending.user.clone();
+                match self.authenticate(*pending, now).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        warn!(error = %e, %user, "registrar: database error");
+                        Some(Reply {
+                            code: 500,
+                            reason: "Server Internal Error",
+                            headers: vec![("Retry-After", "5".into())],
+                        })
+                    }
                 }
-            },
+            }
         };
         let Some(reply) = reply else {
-            debug!(%source, "registrar: request dropped");
             return;
         };
         let headers: Vec<Header> = reply
@@ -110,33 +115,37 @@ impl Inner {
         }
     }
 
-    /// Reads the operator and its bindings, runs the second step and stores
-    /// the changes before the 200 goes out (RFC 3261 §10.3 step 8).
-    async fn authenticate(&self, pending: &Pending, now: u64) -> Result<Option<Reply>, StoreError> {
+    /// Reads the operator, checks the digest, then reads its bindings and
+    /// stores the changes before the 200 goes out (RFC 3261 §10.3 step 8).
+    /// An unknown user and a wrong password cost the same: one read, one
+    /// digest; the bindings are read only once the digest matched.
+    async fn authenticate(&self, pending: Pending, now: u64) -> Result<Option<Reply>, StoreError> {
         let operator = self.store.operator_by_sip_user(&pending.user).await?;
-        let current: Vec<Binding> = match &operator {
-            Some(op) => self
-                .store
-                .contacts_of(&op.id, at(now))
-                .await?
-                .into_iter()
-                .map(binding_of)
-                .collect(),
-            None => Vec::new(),
-        };
         let auth = operator.as_ref().map(|op| OperatorAuth {
             sip_user: &op.sip_user,
             ha1: &op.sip_ha1,
         });
-        let outcome = self.lock().on_operator(pending, auth, &current, now);
-        if let Some(op) = &operator {
-            for change in &outcome.changes {
-                self.store_change(&op.id, change).await?;
-            }
-            if !outcome.changes.is_empty() {
-                info!(user = %op.sip_user, source = %pending.source, changes = outcome.changes.len(), "registrar: bindings updated");
-                self.follow_reachability(op).await?;
-            }
+        let verified = match self.lock().authenticate(pending, auth, now) {
+            Ok(v) => v,
+            Err(refused) => return Ok(refused.reply),
+        };
+        let Some(op) = &operator else {
+            return Ok(None); // unreachable: only a known operator verifies
+        };
+        let current: Vec<Binding> = self
+            .store
+            .contacts_of(&op.id, at(now))
+            .await?
+            .into_iter()
+            .map(binding_of)
+            .collect();
+        let outcome = self.lock().bind(&verified, &current, now);
+        for change in &outcome.changes {
+            self.store_change(&op.id, change).await?;
+        }
+        if !outcome.changes.is_empty() {
+            info!(user = %op.sip_user, source = %verified.pending().source(), changes = outcome.changes.len(), "registrar: bindings updated");
+            self.follow_reachability(op).await?;
         }
         Ok(outcome.reply)
     }
@@ -196,11 +205,16 @@ fn binding_of(r: RegistrationRecord) -> Binding {
     }
 }
 
-/// The registrar's view of an rsipstack request, and where it came from.
-fn request_parts(tx: &Transaction) -> (RequestParts, SocketAddr) {
+/// The registrar's view of an rsipstack request, and where it came from: the
+/// connection's peer (for UDP the datagram's source), never a header a client
+/// writes. The top Via is read only to log a phone behind NAT.
+fn request_parts(tx: &Transaction) -> Option<(RequestParts, SocketAddr)> {
     let req = &tx.original;
+    let peer = tx.connection.as_ref()?.get_remote_addr()?;
+    let source = peer.get_socketaddr().ok()?;
     let mut parts = RequestParts {
         method: req.method.to_string(),
+        transport: transport_name(peer.r#type).to_string(),
         ..RequestParts::default()
     };
     let mut via = None;
@@ -217,60 +231,21 @@ fn request_parts(tx: &Transaction) -> (RequestParts, SocketAddr) {
             _ => {}
         }
     }
-    let from_via = via.as_deref().and_then(source_of_via);
-    let source = from_via.map(|(a, _)| a).unwrap_or_else(|| {
-        tx.connection
-            .as_ref()
-            .and_then(|c| c.get_remote_addr())
-            .and_then(|a| a.get_socketaddr().ok())
-            .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
-    });
-    parts.transport = from_via.map_or("udp", |(_, t)| t).to_string();
-    (parts, source)
+    if let Some(top) = via.as_deref().and_then(|v| crate::sip::via::top(v).ok())
+        && top.host != source.ip().to_string()
+    {
+        debug!(%source, sent_by = %top.host, "registrar: Via sent-by differs from the source (NAT)");
+    }
+    Some((parts, source))
 }
 
-/// The sender of a request from its top Via after the transport layer marked
-/// it (RFC 3261 §18.2.1 `received`, RFC 3581 `rport`), and its transport.
-pub(crate) fn source_of_via(via: &str) -> Option<(SocketAddr, &'static str)> {
-    let first = via.split(',').next()?.trim();
-    let (proto, rest) = first.split_once(char::is_whitespace)?;
-    let transport = match proto.rsplit('/').next()?.to_ascii_lowercase().as_str() {
-        "udp" => "udp",
-        "tcp" => "tcp",
-        "tls" => "tls",
-        "ws" | "wss" => "ws",
+/// The name stored with a binding for a transport.
+fn transport_name(t: Option<Transport>) -> &'static str {
+    match t {
+        Some(Transport::Tcp) => "tcp",
+        Some(Transport::Tls) => "tls",
+        Some(Transport::Ws) | Some(Transport::Wss) => "ws",
         _ => "udp",
-    };
-    let mut params = rest.split(';');
-    let sent_by = params.next()?.trim();
-    let (mut host, mut port) = split_host_port(sent_by)?;
-    for p in params {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        match k.trim().to_ascii_lowercase().as_str() {
-            "received" => host = v.trim().trim_matches(['[', ']']).to_string(),
-            "rport" => {
-                if let Ok(p) = v.trim().parse() {
-                    port = p;
-                }
-            }
-            _ => {}
-        }
-    }
-    let ip: IpAddr = host.parse().ok()?;
-    Some((SocketAddr::new(ip, port), transport))
-}
-
-fn split_host_port(s: &str) -> Option<(String, u16)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (h, after) = rest.split_once(']')?;
-        let port = after
-            .strip_prefix(':')
-            .map_or(Some(5060), |p| p.parse().ok())?;
-        return Some((h.to_string(), port));
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) => Some((h.to_string(), p.parse().ok()?)),
-        None => Some((s.to_string(), 5060)),
     }
 }
 
@@ -295,27 +270,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn source_from_via_uses_received_and_rport() {
-        assert_eq!(
-            source_of_via(
-                "SIP/2.0/UDP 10.0.0.5:5086;branch=z9hG4bK1;received=203.0.113.7;rport=40000"
-            ),
-            Some(("203.0.113.7:40000".parse().unwrap(), "udp"))
-        );
-        assert_eq!(
-            source_of_via("SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK1"),
-            Some(("127.0.0.1:5070".parse().unwrap(), "tcp"))
-        );
-        assert_eq!(
-            source_of_via("SIP/2.0/UDP [::1]:5062;rport=5062, SIP/2.0/UDP 10.0.0.1"),
-            Some(("[::1]:5062".parse().unwrap(), "udp"))
-        );
-        assert_eq!(
-            source_of_via("SIP/2.0/UDP 127.0.0.2;branch=x"),
-            Some(("127.0.0.2:5060".parse().unwrap(), "udp"))
-        );
-        // A hostname that the transport did not replace with `received`.
-        assert_eq!(source_of_via("SIP/2.0/UDP phone.example:5060"), None);
-        assert_eq!(source_of_via("garbage"), None);
+    fn transports_are_named_for_storage() {
+        assert_eq!(transport_name(Some(Transport::Tcp)), "tcp");
+        assert_eq!(transport_name(Some(Transport::Udp)), "udp");
+        assert_eq!(transport_name(None), "udp");
+        assert_eq!(transport_name(Some(Transport::Wss)), "ws");
     }
 }

@@ -21,17 +21,22 @@ pub mod contact;
 pub mod digest;
 pub mod flood;
 pub mod handler;
+pub mod replay;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::config::RegistrarConfig;
+use crate::sip::ingress::{IngressGuard, IngressPolicy};
+use crate::sip::tcp_accept::{SharedIngress, lock};
 
 use bindings::{Binding, BindingError, BindingRequest, Change, ExpiresPolicy};
-use contact::{aor_user, parse_contacts, parse_delta_seconds};
+use contact::{Contacts, TrunkAddrs, aor_user, parse_contacts, parse_delta_seconds};
 use digest::{Algorithm, Credentials, CredentialsError, NonceCheck, Nonces};
 use flood::{FloodGuard, FloodPolicy, Verdict};
+use replay::{Count, NonceCounts};
 
 pub use handler::RegistrarHandler;
 
@@ -44,15 +49,21 @@ pub struct RegistrarSettings {
     pub nonce_lifetime_secs: u64,
     pub expires: ExpiresPolicy,
     pub flood: FloodPolicy,
-    /// Drop flooding or banned sources without an answer (else 503 / 403).
+    /// Drop requests over the rate at the transport without an answer; else
+    /// the transport drops only above four times the rate and the registrar
+    /// answers 503 between the two.
     pub silent: bool,
+    /// Bindings one operator may hold (0: no limit).
+    pub max_contacts: usize,
+    /// Contacts pointing here are refused (toll fraud).
+    pub trunk: TrunkAddrs,
 }
 
 impl RegistrarSettings {
     /// From `[registrar]`; an empty `nonce_secret` becomes 32 random bytes, which
     /// is right for one node (nonces of a restarted process are merely invalid,
-    /// and phones are challenged again).
-    pub fn from_config(c: &RegistrarConfig) -> RegistrarSettings {
+    /// and phones are challenged again). `trunk` is resolved by the caller.
+    pub fn from_config(c: &RegistrarConfig, trunk: TrunkAddrs) -> RegistrarSettings {
         let nonce_secret = if c.nonce_secret.is_empty() {
             rand::random::<[u8; 32]>().to_vec()
         } else {
@@ -75,6 +86,22 @@ impl RegistrarSettings {
                 ban_ms: c.ban_secs.saturating_mul(1000),
             },
             silent: c.flood_silent,
+            max_contacts: c.max_contacts as usize,
+            trunk,
+        }
+    }
+
+    /// The per-source bucket of the transport: the configured one when
+    /// silent, four times it otherwise (so the registrar gets to answer 503).
+    pub fn transport_flood(&self) -> FloodPolicy {
+        if self.silent {
+            self.flood
+        } else {
+            FloodPolicy {
+                burst: self.flood.burst.saturating_mul(4),
+                per_sec: self.flood.per_sec * 4.0,
+                ..self.flood
+            }
         }
     }
 }
@@ -131,10 +158,8 @@ impl Reply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Reply(Reply),
-    /// Send nothing (a flooding source, in silent mode).
-    Drop,
     /// Read the operator whose SIP user is `pending.user`, then call
-    /// [`Registrar::on_operator`].
+    /// [`Registrar::authenticate`] (and, if verified, [`Registrar::bind`]).
     Authenticate(Box<Pending>),
 }
 
@@ -144,8 +169,28 @@ pub struct Pending {
     /// The address-of-record's user part: the operator's SIP user.
     pub user: String,
     credentials: Credentials,
+    /// When the nonce was issued (for the nonce-count table).
+    nonce_issued_secs: u64,
     binding: BindingRequest,
     source: SocketAddr,
+}
+
+/// A REGISTER whose digest was verified and whose nonce-count was new: the
+/// only way to [`Registrar::bind`].
+#[derive(Debug)]
+pub struct Verified(Box<Pending>);
+
+impl Verified {
+    pub fn pending(&self) -> &Pending {
+        &self.0
+    }
+}
+
+impl Pending {
+    /// Where the request came from (the socket's peer, never a header).
+    pub fn source(&self) -> SocketAddr {
+        self.source
+    }
 }
 
 /// The account data the digest check needs.
@@ -169,33 +214,72 @@ pub const ACCEPT: &str = "application/sdp";
 
 pub struct Registrar {
     nonces: Nonces,
+    counts: NonceCounts,
     expires: ExpiresPolicy,
-    flood: FloodGuard,
-    silent: bool,
+    /// Answers 503 to sources over the rate (not silent); the transport
+    /// drops what is above its own, wider bucket before this runs.
+    limiter: Option<FloodGuard>,
+    /// The transport's guard: failed authentications ban there.
+    ingress: SharedIngress,
+    max_contacts: usize,
+    trunk: TrunkAddrs,
+    /// Checked instead of an unknown user's (which has none), so that unknown
+    /// and known users cost the same (timing would tell them apart).
+    dummy_ha1: String,
+    digests: u64,
+    dummy_digests: u64,
 }
 
 impl Registrar {
+    /// A registrar with its own ingress guard (tests, tools).
     pub fn new(s: &RegistrarSettings) -> Registrar {
+        let ingress = IngressGuard::new(
+            IngressPolicy {
+                flood: s.transport_flood(),
+                tcp_per_source: u32::MAX,
+                tcp_total: u32::MAX,
+            },
+            Vec::new(),
+        );
+        Registrar::with_ingress(s, Arc::new(Mutex::new(ingress)))
+    }
+
+    /// A registrar whose failed authentications ban at `ingress`, the guard
+    /// in front of the SIP port.
+    pub fn with_ingress(s: &RegistrarSettings, ingress: SharedIngress) -> Registrar {
+        let secret: [u8; 16] = rand::random();
         Registrar {
             nonces: Nonces::new(&s.nonce_secret, &s.realm, s.nonce_lifetime_secs),
+            counts: NonceCounts::new(
+                replay::DEFAULT_CAPACITY,
+                s.nonce_lifetime_secs + digest::CLOCK_SKEW_SECS,
+            ),
             expires: s.expires,
-            flood: FloodGuard::new(s.flood),
-            silent: s.silent,
+            limiter: (!s.silent).then(|| {
+                FloodGuard::new(FloodPolicy {
+                    ban_after: 0,
+                    ..s.flood
+                })
+            }),
+            ingress,
+            max_contacts: s.max_contacts,
+            trunk: s.trunk.clone(),
+            dummy_ha1: digest::ha1(Algorithm::Md5, "", &s.realm, &hex::encode(secret)),
+            digests: 0,
+            dummy_digests: 0,
         }
     }
 
-    /// First step for REGISTER and OPTIONS from `source` at `now_ms` (unix ms).
+    /// First step for REGISTER and OPTIONS from `source` (the socket's peer)
+    /// at `now_ms` (unix ms).
     pub fn on_request(&mut self, req: &RequestParts, source: SocketAddr, now_ms: u64) -> Step {
-        match self.flood.admit(source.ip(), now_ms) {
-            Verdict::Allow => {}
-            _ if self.silent => return Step::Drop,
+        if let Some(limiter) = &mut self.limiter
+            && limiter.admit(source.ip(), now_ms) != Verdict::Allow
+        {
             // RFC 3261 §21.5.4 with Retry-After (§20.33): come back later.
-            Verdict::Limited => {
-                return Step::Reply(
-                    Reply::new(503, "Service Unavailable").with("Retry-After", "5".into()),
-                );
-            }
-            Verdict::Banned { .. } => return Step::Reply(Reply::new(403, "Forbidden")),
+            return Step::Reply(
+                Reply::new(503, "Service Unavailable").with("Retry-After", "5".into()),
+            );
         }
         match req.method.as_str() {
             "OPTIONS" => Step::Reply(
@@ -215,12 +299,12 @@ impl Registrar {
         };
         let now_secs = now_ms / 1000;
         let Some(header) = req.authorization.as_deref() else {
-            return Step::Reply(self.challenge(now_secs, false));
+            return Step::Reply(self.challenge(now_secs, source, false));
         };
         let credentials = match Credentials::parse(header) {
             Ok(c) => c,
             Err(CredentialsError::NotDigest) => {
-                return Step::Reply(self.challenge(now_secs, false));
+                return Step::Reply(self.challenge(now_secs, source, false));
             }
             Err(_) => return Step::Reply(Reply::new(400, "Malformed Authorization")),
         };
@@ -228,53 +312,88 @@ impl Registrar {
         if credentials.realm != self.nonces.realm()
             || Algorithm::parse(credentials.algorithm.as_deref()).is_none()
         {
-            return Step::Reply(self.challenge(now_secs, false));
+            return Step::Reply(self.challenge(now_secs, source, false));
         }
-        match self.nonces.check(&credentials.nonce, now_secs) {
-            NonceCheck::Fresh => Step::Authenticate(Box::new(Pending {
+        match self.nonces.check(&credentials.nonce, now_secs, source.ip()) {
+            NonceCheck::Fresh { issued_secs } => Step::Authenticate(Box::new(Pending {
                 user,
                 credentials,
+                nonce_issued_secs: issued_secs,
                 binding,
                 source,
             })),
             // RFC 7616 §3.3: the password was fine, only the nonce is old.
-            NonceCheck::Stale => Step::Reply(self.challenge(now_secs, true)),
+            NonceCheck::Stale => Step::Reply(self.challenge(now_secs, source, true)),
+            // Forged, or issued to another address (a captured header replayed).
             NonceCheck::Invalid => {
-                if self.flood.failed_auth(source.ip(), now_ms) {
-                    warn!(%source, "registrar: source banned after failed authentications");
-                }
-                Step::Reply(self.challenge(now_secs, false))
+                self.failed(source, now_ms);
+                Step::Reply(self.challenge(now_secs, source, false))
             }
         }
     }
 
     /// Second step: `operator` is the account of `pending.user` (None: no such
-    /// operator) and `current` its stored bindings.
-    pub fn on_operator(
+    /// operator). Checks the digest (against a dummy HA1 for an unknown user,
+    /// at the same cost) and the nonce-count; the error is the reply to send.
+    pub fn authenticate(
         &mut self,
-        pending: &Pending,
+        pending: Pending,
         operator: Option<OperatorAuth<'_>>,
-        current: &[Binding],
         now_ms: u64,
-    ) -> Outcome {
+    ) -> Result<Verified, Outcome> {
         let c = &pending.credentials;
         // RFC 3261 §10.3 step 6: the authenticated user must own the AOR.
-        let authentic = operator.is_some_and(|op| {
-            op.sip_user == pending.user
-                && c.username == pending.user
-                && c.verify("REGISTER", op.ha1)
-        });
-        if !authentic {
-            if self.flood.failed_auth(pending.source.ip(), now_ms) {
-                warn!(source = %pending.source, "registrar: source banned after failed authentications");
+        let owner = operator.filter(|op| op.sip_user == pending.user && c.username == pending.user);
+        let ha1 = match owner {
+            Some(op) => op.ha1,
+            None => {
+                self.dummy_digests += 1;
+                &self.dummy_ha1
             }
-            return Outcome {
-                reply: Some(Reply::new(403, "Forbidden")),
-                changes: Vec::new(),
-            };
+        };
+        self.digests += 1;
+        let matches = c.verify("REGISTER", ha1);
+        if !(matches && owner.is_some()) {
+            self.failed(pending.source, now_ms);
+            return Err(Outcome::reply(Reply::new(403, "Forbidden")));
+        }
+        let count = self.counts.record(
+            &c.nonce,
+            pending.nonce_issued_secs,
+            c.nc.as_deref(),
+            now_ms / 1000,
+        );
+        if count == Count::Replayed {
+            // RFC 7616 §3.4: a repeated nc is a replay. The real phone, if it
+            // was one, retries with the fresh nonce (stale: no password prompt).
+            info!(source = %pending.source, user = %pending.user, "registrar: replayed nonce-count refused");
+            return Err(Outcome::reply(self.challenge(
+                now_ms / 1000,
+                pending.source,
+                true,
+            )));
+        }
+        Ok(Verified(Box::new(pending)))
+    }
+
+    /// Third step: applies a verified REGISTER to `current`, the operator's
+    /// stored bindings.
+    pub fn bind(&mut self, verified: &Verified, current: &[Binding], now_ms: u64) -> Outcome {
+        let pending = &verified.0;
+        if let Contacts::List(entries) = &pending.binding.contacts
+            && let Some(e) = entries.iter().find(|e| self.trunk.contains(&e.uri))
+        {
+            warn!(source = %pending.source, user = %pending.user, contact = %crate::pii::mask_phone(&e.uri), "registrar: binding to the trunk refused");
+            return Outcome::reply(Reply::new(403, "Contact Points At The Trunk"));
         }
         let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
-        match bindings::apply(&pending.binding, current, &self.expires, now) {
+        match bindings::apply(
+            &pending.binding,
+            current,
+            &self.expires,
+            self.max_contacts,
+            now,
+        ) {
             Ok(update) => {
                 let mut reply = Reply::new(200, "OK");
                 for (uri, secs) in &update.current {
@@ -285,22 +404,63 @@ impl Registrar {
                     changes: update.changes,
                 }
             }
-            Err(e) => Outcome {
-                reply: Some(binding_error_reply(&e)),
-                changes: Vec::new(),
-            },
+            Err(e) => Outcome::reply(binding_error_reply(&e)),
         }
     }
 
-    /// 401 with a fresh nonce (RFC 3261 §22.1, RFC 7616 §3.3).
-    fn challenge(&self, now_secs: u64, stale: bool) -> Reply {
-        Reply::new(401, "Unauthorized")
-            .with("WWW-Authenticate", self.nonces.challenge(now_secs, stale))
+    /// [`Registrar::authenticate`] then [`Registrar::bind`], when the bindings
+    /// are already at hand.
+    pub fn on_operator(
+        &mut self,
+        pending: &Pending,
+        operator: Option<OperatorAuth<'_>>,
+        current: &[Binding],
+        now_ms: u64,
+    ) -> Outcome {
+        match self.authenticate(pending.clone(), operator, now_ms) {
+            Ok(v) => self.bind(&v, current, now_ms),
+            Err(refused) => refused,
+        }
     }
 
-    /// Forgets idle flood-tracking state; call now and then.
+    fn failed(&mut self, source: SocketAddr, now_ms: u64) {
+        if lock(&self.ingress).failed_auth(source.ip(), now_ms) {
+            warn!(%source, "registrar: source banned after failed authentications");
+        }
+    }
+
+    /// 401 with a fresh nonce for `client` (RFC 3261 §22.1, RFC 7616 §3.3).
+    fn challenge(&self, now_secs: u64, client: SocketAddr, stale: bool) -> Reply {
+        Reply::new(401, "Unauthorized").with(
+            "WWW-Authenticate",
+            self.nonces.challenge(now_secs, client.ip(), stale),
+        )
+    }
+
+    /// Forgets idle flood-tracking state and expired nonce counts.
     pub fn prune(&mut self, now_ms: u64) {
-        self.flood.prune(now_ms);
+        if let Some(l) = &mut self.limiter {
+            l.prune(now_ms);
+        }
+        self.counts.expire(now_ms / 1000);
+    }
+
+    /// Digests computed, and how many of them against the dummy HA1.
+    pub fn digests_checked(&self) -> (u64, u64) {
+        (self.digests, self.dummy_digests)
+    }
+
+    pub fn ingress(&self) -> &SharedIngress {
+        &self.ingress
+    }
+}
+
+impl Outcome {
+    fn reply(reply: Reply) -> Outcome {
+        Outcome {
+            reply: Some(reply),
+            changes: Vec::new(),
+        }
     }
 }
 
@@ -312,6 +472,8 @@ fn binding_error_reply(e: &BindingError) -> Reply {
         }
         BindingError::StarNeedsExpiresZero => Reply::new(400, "Contact * Requires Expires 0"),
         BindingError::OutOfOrder => Reply::new(500, "Out Of Order CSeq"),
+        // Kamailio's registrar: 503 "Too many registered contacts".
+        BindingError::TooMany { .. } => Reply::new(503, "Too Many Registered Contacts"),
     }
 }
 

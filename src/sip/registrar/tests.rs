@@ -2,6 +2,7 @@
 //! that computes its digest as RFC 7616 §3.4.1 says.
 
 use super::bindings::Binding;
+use super::contact::TrunkAddrs;
 use super::digest::{Algorithm, ha1};
 use super::*;
 
@@ -26,6 +27,11 @@ fn settings() -> RegistrarSettings {
             ban_ms: 600_000,
         },
         silent: false,
+        max_contacts: 2,
+        trunk: TrunkAddrs {
+            addrs: vec!["203.0.113.5:5060".parse().unwrap()],
+            name: None,
+        },
     }
 }
 
@@ -291,7 +297,7 @@ fn flood_gets_503_then_failed_auths_ban_with_403() {
         Step::Reply(Reply { code: 401, .. })
     ));
 
-    // Three wrong passwords within the window ban the source, even with the right one.
+    // Three wrong passwords within the window ban the source at the transport.
     let h1 = LAN_HA1();
     let t = T0 + 60_000;
     for _ in 0..3 {
@@ -301,28 +307,163 @@ fn flood_gets_503_then_failed_auths_ban_with_403() {
         let p = pending(&mut r, &req, t);
         assert_eq!(r.on_operator(&p, lan(&h1), &[], t).reply.unwrap().code, 403);
     }
-    let mut good = register("lan", None, 2);
-    authorize(&mut good, "lan", "mật khẩu", &r.nonces.issue(t / 1000));
-    assert!(matches!(
-        r.on_request(&good, phone(), t),
-        Step::Reply(Reply { code: 403, .. })
-    ));
+    let ingress = r.ingress().clone();
+    assert!(!lock(&ingress).admit_datagram(phone().ip(), t + 1));
+    assert!(lock(&ingress).admit_datagram(other.ip(), t + 1));
     // The ban ends.
-    assert!(matches!(
-        r.on_request(&good, phone(), t + 600_000),
-        Step::Authenticate(_) | Step::Reply(Reply { code: 401, .. })
-    ));
+    assert!(lock(&ingress).admit_datagram(phone().ip(), t + 600_000));
 }
 
 #[test]
-fn silent_mode_drops_instead_of_answering() {
-    let mut r = Registrar::new(&RegistrarSettings {
+fn silent_mode_leaves_the_rate_to_the_transport() {
+    let s = RegistrarSettings {
         silent: true,
         ..settings()
-    });
+    };
+    assert_eq!(s.transport_flood(), s.flood);
+    assert_eq!(
+        settings().transport_flood().burst,
+        40,
+        "4x when answering 503"
+    );
+    let mut r = Registrar::new(&s);
     let req = register("lan", None, 1);
-    for _ in 0..10 {
+    for _ in 0..50 {
         challenge(&mut r, &req, T0);
     }
-    assert_eq!(r.on_request(&req, phone(), T0), Step::Drop);
+}
+
+/// Lan's REGISTER with a valid digest for a nonce issued to `from`.
+fn signed(r: &mut Registrar, from: SocketAddr, cseq: u32, contact: &str, now: u64) -> RequestParts {
+    let mut req = register("lan", Some("120"), cseq);
+    req.contacts = vec![contact.into()];
+    let nonce = r.nonces.issue(now / 1000, from.ip());
+    authorize(&mut req, "lan", "mật khẩu", &nonce);
+    req
+}
+
+fn register_from(r: &mut Registrar, req: &RequestParts, from: SocketAddr, now: u64) -> Reply {
+    let h1 = LAN_HA1();
+    match r.on_request(req, from, now) {
+        Step::Reply(reply) => reply,
+        Step::Authenticate(p) => r.on_operator(&p, lan(&h1), &[], now).reply.unwrap(),
+    }
+}
+
+#[test]
+fn a_replayed_authorization_is_refused_from_anywhere() {
+    let mut r = Registrar::new(&settings());
+    let req = signed(&mut r, phone(), 1, "<sip:lan@192.0.2.10:5086>", T0);
+    assert_eq!(register_from(&mut r, &req, phone(), T0).code, 200);
+    // The same request again (same nonce, same nc) from the phone's address:
+    // a replay; re-challenged with stale=true, no ban counted.
+    let again = register_from(&mut r, &req, phone(), T0 + 1000);
+    assert_eq!(again.code, 401);
+    assert!(
+        again
+            .header("WWW-Authenticate")
+            .unwrap()
+            .ends_with("stale=true")
+    );
+    // The captured header with another Contact, from another address: the
+    // nonce was not issued there.
+    let attacker: SocketAddr = "198.51.100.66:5060".parse().unwrap();
+    let mut evil = req.clone();
+    evil.contacts = vec!["<sip:lan@198.51.100.66:5060>".into()];
+    let reply = register_from(&mut r, &evil, attacker, T0 + 2000);
+    assert_eq!(reply.code, 401);
+    assert!(!reply.header("WWW-Authenticate").unwrap().contains("stale"));
+    // Contact: * replayed from the phone's own address is refused too.
+    let mut star = req.clone();
+    star.contacts = vec!["*".into()];
+    star.expires = Some("0".into());
+    assert_eq!(register_from(&mut r, &star, phone(), T0 + 3000).code, 401);
+    // The phone's next request (nc 2 on the same nonce) is fine.
+    let mut next = req.clone();
+    next.authorization = next
+        .authorization
+        .map(|a| a.replace("nc=00000001", "nc=00000002"));
+    // (the response covers nc, so recompute it the way the phone does)
+    let nonce =
+        nonce_of(&Reply::new(401, "").with("WWW-Authenticate", req.authorization.clone().unwrap()));
+    let h1 = LAN_HA1();
+    let ha2 = hex::encode(<md5::Md5 as sha2::Digest>::digest("REGISTER:sip:carecall"));
+    let response = hex::encode(<md5::Md5 as sha2::Digest>::digest(format!(
+        "{h1}:{nonce}:00000002:abcdef:auth:{ha2}"
+    )));
+    let old = req.authorization.as_deref().unwrap();
+    let old_response = old
+        .split("response=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    next.authorization = next
+        .authorization
+        .map(|a| a.replace(old_response, &response));
+    next.cseq = Some("2 REGISTER".into());
+    assert_eq!(register_from(&mut r, &next, phone(), T0 + 4000).code, 200);
+}
+
+#[test]
+fn unknown_users_cost_one_digest_against_the_dummy() {
+    let mut r = Registrar::new(&settings());
+    let h1 = LAN_HA1();
+    let mut req = register("ghost", None, 1);
+    let nonce = nonce_of(&challenge(&mut r, &req, T0));
+    authorize(&mut req, "ghost", "x", &nonce);
+    let p = pending(&mut r, &req, T0);
+    assert!(r.authenticate(p.clone(), None, T0).is_err());
+    assert_eq!(r.digests_checked(), (1, 1), "one digest, against the dummy");
+    // Someone else's account for this AOR: also the dummy, also one digest.
+    assert!(r.authenticate(p, lan(&h1), T0).is_err());
+    assert_eq!(r.digests_checked(), (2, 2));
+    // A known user with a wrong password: one digest, its own HA1.
+    let mut req = register("lan", None, 1);
+    let nonce = nonce_of(&challenge(&mut r, &req, T0));
+    authorize(&mut req, "lan", "sai", &nonce);
+    let p = pending(&mut r, &req, T0);
+    assert!(r.authenticate(p, lan(&h1), T0).is_err());
+    assert_eq!(r.digests_checked(), (3, 2));
+}
+
+#[test]
+fn a_contact_at_the_trunk_is_403_and_the_cap_is_503() {
+    let mut r = Registrar::new(&settings());
+    let t = signed(&mut r, phone(), 1, "<sip:0912345678@203.0.113.5:5060>", T0);
+    let reply = register_from(&mut r, &t, phone(), T0);
+    assert_eq!(
+        (reply.code, reply.reason),
+        (403, "Contact Points At The Trunk")
+    );
+    // The cap (2): a third phone is refused, existing ones kept.
+    let current = [
+        binding("sip:lan@192.0.2.10:5086", "a"),
+        binding("sip:lan@192.0.2.11:5086", "b"),
+    ];
+    let req = signed(&mut r, phone(), 1, "<sip:lan@192.0.2.12:5086>", T0);
+    let Step::Authenticate(p) = r.on_request(&req, phone(), T0) else {
+        panic!()
+    };
+    let h1 = LAN_HA1();
+    let out = r.on_operator(&p, lan(&h1), &current, T0);
+    let reply = out.reply.unwrap();
+    assert_eq!(
+        (reply.code, reply.reason),
+        (503, "Too Many Registered Contacts")
+    );
+    assert!(out.changes.is_empty());
+}
+
+fn binding(contact: &str, call_id: &str) -> Binding {
+    Binding {
+        contact: contact.into(),
+        source: "192.0.2.10:5086".into(),
+        transport: "udp".into(),
+        user_agent: None,
+        call_id: call_id.into(),
+        cseq: 1,
+        expires_at_ms: (T0 + 60_000) as i64,
+    }
 }
