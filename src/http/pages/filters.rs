@@ -78,6 +78,7 @@ pub fn response_vi(s: &str) -> String {
         "completed" => "Hoàn thành",
         "partial" => "Dở dang",
         "interrupted" => "Bị gián đoạn",
+        "not_started" => "Chưa trả lời câu nào",
         other => other,
     }
     .to_string()
