@@ -39,6 +39,10 @@ pub struct Outcome {
     pub no_media: bool,
     /// Any response (even 100 Trying) came back from the trunk.
     pub heard_from_trunk: bool,
+    /// Writing the recording failed (the error): the survey went on unrecorded.
+    /// Unlike a failure it does not decide the disposition, the answers do, so a
+    /// full disk neither loses a completed survey nor re-dials its citizen.
+    pub recording_failed: Option<String>,
     failure: Option<(Disposition, String)>,
 }
 
@@ -98,6 +102,9 @@ impl Outcome {
         if let Some((_, r)) = &self.failure {
             return r.clone();
         }
+        if let Some(e) = &self.recording_failed {
+            return format!("{RECORDING_FAILED}: {e}");
+        }
         if self.no_media {
             return "no_media: no RTP received".into();
         }
@@ -121,6 +128,9 @@ impl Outcome {
     }
 }
 
+/// The start of the reason of a call whose recording could not be written.
+pub const RECORDING_FAILED: &str = "recording_failed";
+
 /// The snake_case name serde gives an enum value ("no_input", "completed").
 fn serde_name<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
@@ -141,6 +151,20 @@ pub struct CallReport {
     pub end_reason: Option<String>,
     pub answers: BTreeMap<String, Value>,
     pub recording: Option<RecordingSummary>,
+    /// The citizen's RTP as received: what the strict-source latch dropped shows here.
+    pub rtp: Option<RtpSummary>,
+}
+
+/// Receive counters of the citizen's RTP (`media::rtp::RtpStats`).
+#[derive(Debug, Serialize)]
+pub struct RtpSummary {
+    pub received: u64,
+    /// Dropped by the strict-source latch (wrong address, or on probation).
+    pub rejected: u64,
+    /// Times the latch moved (NAT rebinding).
+    pub moved: u64,
+    pub malformed: u64,
+    pub lost: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,6 +181,7 @@ impl CallReport {
         disposition: Disposition,
         outcome: &Outcome,
         recording: Option<RecordingInfo>,
+        rtp: Option<&crate::media::rtp::RtpStats>,
     ) -> CallReport {
         let answers = outcome
             .answers
@@ -175,6 +200,13 @@ impl CallReport {
                 path: r.path.display().to_string(),
                 seconds: r.seconds,
                 sha256: r.sha256,
+            }),
+            rtp: rtp.map(|s| RtpSummary {
+                received: s.received,
+                rejected: s.rejected,
+                moved: s.moved,
+                malformed: s.malformed,
+                lost: s.lost,
             }),
         }
     }

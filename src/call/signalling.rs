@@ -28,6 +28,8 @@ use crate::store::{CallId, Dossier, NewCall};
 
 /// Largest RTP datagram we accept; bigger ones are truncated and fail to parse.
 const MAX_DATAGRAM: usize = 2048;
+/// The alarm raised when a recording cannot be written (disk full, I/O error).
+const RECORDING_ALARM: &str = "recording_failed";
 
 /// Runs one call from INVITE to the stored result.
 pub(super) async fn run(
@@ -214,30 +216,16 @@ impl Call<'_> {
             return Step::Continue;
         };
         let now = Instant::now().into_std();
-        let mut step = Step::Continue;
         let result = session.tick(now, packet);
         if session.is_bridged() {
             self.operator.send_audio(session.heard());
         }
-        match result {
-            Ok(Some((len, to))) => {
-                if let Err(e) = self.socket.send_to(&packet[..len], to).await {
-                    debug!(error = %e, %to, "RTP send failed");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                // A full disk must not lose the answers already given: stop the
-                // call cleanly, the database keeps everything so far.
-                warn!(error = %e, "recording failed: ending the call");
-                self.outcome.fail(None, format!("recording failed: {e}"));
-                step = Step::HangUp;
-            }
+        if let Some((len, to)) = result
+            && let Err(e) = self.socket.send_to(&packet[..len], to).await
+        {
+            debug!(error = %e, %to, "RTP send failed");
         }
-        if let Some(s) = self.drain_session() {
-            step = s;
-        }
-        step
+        self.drain_session().unwrap_or(Step::Continue)
     }
 
     /// Handles what the media session asked for since the last call.
@@ -297,6 +285,20 @@ impl Call<'_> {
                 warn!("no RTP received: hanging up as no_media");
                 self.outcome.no_media = true;
                 Some(Step::HangUp)
+            }
+            SessionEvent::RecordingFailed(e) => {
+                // The survey goes on: its answers decide the disposition, the
+                // reason says what went wrong, and supervisors get an alarm.
+                warn!(error = %e, "recording failed: the survey goes on unrecorded");
+                self.outcome.recording_failed = Some(e.clone());
+                let store = self.svc.store.clone();
+                tokio::spawn(async move {
+                    let msg = format!("a call's recording could not be written: {e}");
+                    if let Err(e) = store.raise_alarm(RECORDING_ALARM, &msg).await {
+                        warn!(error = %e, "could not raise the recording alarm");
+                    }
+                });
+                None
             }
             SessionEvent::Warning(w) => {
                 warn!("{w}");
@@ -438,6 +440,7 @@ impl Call<'_> {
         let recorder = Recorder::create(&path).map_err(|e| e.to_string())?;
         self.session = Some(MediaSession::new(
             neg,
+            self.svc.media_sources.clone(),
             recorder,
             self.svc.prompts.clone(),
             Duration::from_secs(self.svc.config.media.no_media_timeout_secs),
@@ -667,7 +670,7 @@ impl Call<'_> {
             },
             None => None,
         };
-        if let Some(stats) = stats {
+        if let Some(stats) = &stats {
             info!(?stats, "rtp");
         }
         let disposition = self.outcome.disposition(self.answered, had_input);
@@ -699,6 +702,7 @@ impl Call<'_> {
             disposition,
             &self.outcome,
             recording,
+            stats.as_ref(),
         ))
     }
 }

@@ -2,6 +2,7 @@
 //! operators' phones.
 
 pub mod agent;
+pub mod peers;
 pub mod registrar;
 pub mod registration;
 pub mod sdp;
