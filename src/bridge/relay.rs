@@ -87,7 +87,10 @@ impl Relay {
             self.stats.malformed += 1;
             return None;
         };
-        if !self.stats.judge(self.latch.accept(from, pkt.ssrc, pkt.sequence)) {
+        if !self
+            .stats
+            .judge(self.latch.accept(from, pkt.ssrc, pkt.sequence))
+        {
             return None;
         }
         self.stats.received += 1;

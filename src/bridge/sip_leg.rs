@@ -194,9 +194,9 @@ fn points_at_trunk(contact: &RegistrationRecord, trunk: &[SocketAddr]) -> bool {
         .and_then(|a| a.get_socketaddr().ok());
     [source, target].into_iter().flatten().any(|a| {
         let ip = a.ip().to_canonical();
-        trunk.iter().any(|t| {
-            t.ip() == ip && (!ip.is_loopback() || t.port() == a.port())
-        })
+        trunk
+            .iter()
+            .any(|t| t.ip() == ip && (!ip.is_loopback() || t.port() == a.port()))
     })
 }
 
@@ -561,13 +561,25 @@ mod tests {
         for (contact, source) in [
             ("sip:0912345678@203.0.113.10", "192.0.2.5:5062"),
             ("sip:op1@192.0.2.5:5062", "203.0.113.10:5999"),
-            ("sip:0912345678@[::ffff:203.0.113.10]:5060", "192.0.2.5:5062"),
+            (
+                "sip:0912345678@[::ffff:203.0.113.10]:5060",
+                "192.0.2.5:5062",
+            ),
         ] {
-            assert!(points_at_trunk(&binding(contact, source), &trunk), "{contact} {source}");
+            assert!(
+                points_at_trunk(&binding(contact, source), &trunk),
+                "{contact} {source}"
+            );
         }
         // On loopback only the trunk's own port is the trunk.
-        assert!(points_at_trunk(&binding("sip:x@127.0.0.1:5080", "127.0.0.1:5080"), &trunk));
-        assert!(!points_at_trunk(&binding("sip:op@127.0.0.1:5062", "127.0.0.1:5062"), &trunk));
+        assert!(points_at_trunk(
+            &binding("sip:x@127.0.0.1:5080", "127.0.0.1:5080"),
+            &trunk
+        ));
+        assert!(!points_at_trunk(
+            &binding("sip:op@127.0.0.1:5062", "127.0.0.1:5062"),
+            &trunk
+        ));
         // Garbage in the row is not the trunk, and is not dialled either (parse fails later).
         assert!(!points_at_trunk(&binding("not a uri", "nowhere"), &trunk));
     }

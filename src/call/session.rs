@@ -241,7 +241,10 @@ impl MediaSession {
         };
         // Strict source (media::latch): an off-path sender's "9" must not become the
         // citizen's answer.
-        if !self.stats.judge(self.latch.accept(from, pkt.ssrc, pkt.sequence)) {
+        if !self
+            .stats
+            .judge(self.latch.accept(from, pkt.ssrc, pkt.sequence))
+        {
             return;
         }
         self.stats.received += 1;

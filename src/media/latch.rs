@@ -34,9 +34,7 @@ pub const PROBATION: u8 = 3;
 
 /// A `media.trunk_sources` entry that is neither an IP address nor a network.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error(
-    "media source {0:?} is not an IP address or network (write 203.0.113.7 or 203.0.113.0/24)"
-)]
+#[error("media source {0:?} is not an IP address or network (write 203.0.113.7 or 203.0.113.0/24)")]
 pub struct SourceError(pub String);
 
 /// Networks besides the SDP address that may send media: the carrier's media gateways,
@@ -66,7 +64,11 @@ impl MediaSources {
 
     /// Single addresses (an operator phone's registered source, say).
     pub fn from_ips(ips: impl IntoIterator<Item = IpAddr>) -> MediaSources {
-        MediaSources(ips.into_iter().map(|ip| IpNet::from(ip.to_canonical())).collect())
+        MediaSources(
+            ips.into_iter()
+                .map(|ip| IpNet::from(ip.to_canonical()))
+                .collect(),
+        )
     }
 
     /// Whether `ip` is in one of the networks (IPv4-mapped IPv6 compared as IPv4).
@@ -227,7 +229,11 @@ mod tests {
             assert_eq!(v, LatchVerdict::Rejected);
         }
         assert_eq!(l.latched(), None);
-        assert_eq!(l.send_to(), Some(sdp), "our media still goes to the SDP address");
+        assert_eq!(
+            l.send_to(),
+            Some(sdp),
+            "our media still goes to the SDP address"
+        );
         assert_eq!(l.accept(sdp, 1, 1), LatchVerdict::Latched(sdp));
         for v in feed(&mut l, attacker, 600, 50) {
             assert_eq!(v, LatchVerdict::Rejected);
@@ -289,7 +295,10 @@ mod tests {
         let sdp = addr("10.0.0.5:4000");
         let gw = addr("203.0.113.77:31000");
         let mut l = Latch::new(Some(sdp), sources);
-        assert_eq!(l.accept(addr("192.0.2.10:31000"), 1, 1), LatchVerdict::Rejected);
+        assert_eq!(
+            l.accept(addr("192.0.2.10:31000"), 1, 1),
+            LatchVerdict::Rejected
+        );
         assert_eq!(l.accept(gw, 1, 1), LatchVerdict::Latched(gw));
         assert_eq!(l.send_to(), Some(gw));
         assert_eq!(
@@ -310,7 +319,11 @@ mod tests {
         let moved = addr("198.51.100.1:5000");
         l.reset(Some(moved));
         assert_eq!(l.send_to(), Some(moved));
-        assert_eq!(l.accept(first, 1, 2), LatchVerdict::Rejected, "old IP is out");
+        assert_eq!(
+            l.accept(first, 1, 2),
+            LatchVerdict::Rejected,
+            "old IP is out"
+        );
         assert_eq!(l.accept(moved, 3, 1), LatchVerdict::Latched(moved));
         l.reset(Some(addr("0.0.0.0:5000")));
         assert_eq!(l.accept(addr("0.0.0.0:5000"), 1, 1), LatchVerdict::Rejected);

@@ -220,11 +220,7 @@ async fn route_incoming(
 
 /// Whether an in-dialog request comes from an address the dialog knows; logs the
 /// refusal with the method and source (no user parts: they may be phone numbers).
-fn in_dialog_source_ok(
-    agent: &SipAgent,
-    tx: &Transaction,
-    dialog: &Dialog,
-) -> bool {
+fn in_dialog_source_ok(agent: &SipAgent, tx: &Transaction, dialog: &Dialog) -> bool {
     let Some(source) = super::peers::request_source(tx) else {
         warn!(method = %tx.original.method, "in-dialog request of unknown source refused");
         return false;

@@ -167,7 +167,9 @@ pub fn invite(
         call_id: Some(call_id.clone()),
         ..Default::default()
     };
-    let peers = agent.peers().allow(&call_id, route.addrs.iter().map(|a| a.ip()));
+    let peers = agent
+        .peers()
+        .allow(&call_id, route.addrs.iter().map(|a| a.ip()));
     let dialogs: &Arc<_> = agent.dialogs();
     let (state_tx, states) = dialogs.new_dialog_state_channel();
     let (dialog, result) = dialogs.do_invite_async(option, state_tx)?;
