@@ -405,4 +405,27 @@ mod tests {
         assert_eq!(ended(EndReason::Completed, true), Disposition::Completed);
         assert_eq!(ended(EndReason::PeerHangup, false), Disposition::NoInput);
     }
+
+    /// Issue 9 item 18c: a recording that could not be written says so in the reason
+    /// but leaves the disposition to the answers (a failure would re-dial the citizen).
+    #[test]
+    fn a_recording_failure_keeps_the_disposition_of_the_answers() {
+        let mut o = Outcome {
+            end_reason: Some(EndReason::Completed),
+            recording_failed: Some("No space left on device".into()),
+            ..Outcome::default()
+        };
+        let disposition = o.disposition(true, true);
+        assert_eq!(disposition, Disposition::Completed);
+        assert_eq!(
+            o.reason(disposition),
+            "recording_failed: No space left on device"
+        );
+        o.end_reason = None;
+        assert_eq!(o.disposition(true, true), Disposition::Answered);
+        // A real failure (on our side, before anything) still outranks it.
+        o.fail(None, "unusable SDP".into());
+        assert_eq!(o.disposition(true, true), Disposition::Failed);
+        assert_eq!(o.reason(Disposition::Failed), "unusable SDP");
+    }
 }
