@@ -75,6 +75,12 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         request_handler(&config, &store),
     )
     .await?;
+    // Issue 9 item 18b: end at the trunk the calls a stopped process left up.
+    match crate::call::recovery::bye_dead_dialogs(&store, &agent).await {
+        Ok(0) => {}
+        Ok(n) => warn!(count = n, "BYE sent for calls left up by a stopped process"),
+        Err(e) => warn!(error = %e, "could not end the calls left up by a stopped process"),
+    }
     let registration = if config.trunk.register {
         Some(register(&agent, &route, config.trunk.register_expires_secs).await)
     } else {

@@ -2,8 +2,9 @@
 //! - a dead media path (answered, no RTP at all) is hung up as no_media, and the
 //!   call row says so;
 //! - `kill -9` of carecall mid-survey: at the next start the call is marked
-//!   interrupted, the answers already given are still in the database, and the
-//!   half-written recording is repaired into a playable WAV of the right length;
+//!   interrupted, the answers already given are still in the database, the
+//!   half-written recording is repaired into a playable WAV of the right length and
+//!   linked to the call, and the trunk gets a BYE for the dead dialog;
 //! - the same survey stored in PostgreSQL instead of SQLite.
 
 mod common;
@@ -64,7 +65,7 @@ fn kill_9_mid_call_keeps_answers_and_repairs_the_recording() {
     assert!(status.success());
     assert!(peer.wait_timeout(Duration::from_secs(5)).is_some());
     drop(peer);
-    drop(sipp.wait(Duration::from_millis(100)));
+    // sipp (the trunk) stays up: the next start must BYE the dead dialog.
 
     let db = dir.join("carecall.db");
     let rows = sqlite_rows_with(&db, "in_progress");
@@ -98,6 +99,27 @@ fn kill_9_mid_call_keeps_answers_and_repairs_the_recording() {
     );
     drop(busy.wait(Duration::from_secs(5)));
     assert_eq!(run.disposition(), "busy", "{}", run.describe());
+    // Issue 9 item 18b: the restart ended the dead call at the trunk.
+    let trunk = sipp.wait(Duration::from_millis(500));
+    let invite = trunk
+        .messages
+        .find("INVITE sip:")
+        .expect("the killed call's INVITE");
+    let call_id = trunk.messages[invite..]
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID: "))
+        .expect("Call-ID")
+        .trim()
+        .to_string();
+    let bye = trunk
+        .messages
+        .split("\n\n")
+        .any(|m| m.trim_start().starts_with("BYE sip:") && m.contains(&call_id));
+    assert!(
+        bye,
+        "no BYE for the dead dialog {call_id} reached the trunk:\n{}",
+        tail(&trunk.messages, 40)
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = rt

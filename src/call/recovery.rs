@@ -4,13 +4,22 @@
 //! (turned `interrupted` by [`Store::mark_interrupted`]) and its recording on disk
 //! with a stale header and no `recordings` row, so the review page had nothing to
 //! play. [`link_recordings`] repairs each such file and links it to its call.
+//! The trunk also still had the call up: [`bye_dead_dialogs`] ends each one with a
+//! BYE built from the dialog saved at the answer ([`live_dialog`]).
 
 use std::path::{Path, PathBuf};
 
+use rsipstack::dialog::DialogId;
+use rsipstack::dialog::dialog::{Dialog, DialogSnapshot, DialogSnapshotState};
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::headers::{typed, untyped};
+use rsipstack::sip::{Route, Uri};
+use rsipstack::transaction::key::TransactionRole;
 use tracing::{info, warn};
 
 use crate::media::recorder::recover;
-use crate::store::{CallRecord, NewRecording, Store, StoreError};
+use crate::sip::agent::SipAgent;
+use crate::store::{CallRecord, LiveDialog, NewRecording, Store, StoreError};
 
 /// Links the recording each interrupted, answered call left on disk to its row.
 /// Returns how many were linked. A file that cannot be repaired is logged and left.
@@ -59,4 +68,90 @@ fn candidates(dir: &Path, call: &CallRecord) -> Vec<PathBuf> {
         .rev()
         .map(|at| super::recording_file(dir, at, sip_call_id))
         .collect()
+}
+
+/// How long the start-up pass waits for the trunk to answer each BYE.
+const BYE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What of an answered call's dialog is kept in `live_dialogs` (RFC 3261 §12.1.2).
+pub fn live_dialog(d: &InviteDialog) -> LiveDialog {
+    let s = d.snapshot();
+    LiveDialog {
+        sip_call_id: s.id.call_id.clone(),
+        local_tag: s.id.local_tag.clone(),
+        remote_tag: s.id.remote_tag.clone(),
+        from: s.from.to_string(),
+        to: s.to.to_string(),
+        local_cseq: s.local_cseq,
+        remote_cseq: s.remote_cseq,
+        local_contact: s.local_contact.as_ref().map(|u| u.to_string()),
+        remote_uri: s.remote_uri.to_string(),
+        remote_contact: s.remote_contact.as_ref().map(|c| c.value().to_string()),
+        route_set: s.route_set.iter().map(|r| r.value().to_string()).collect(),
+    }
+}
+
+/// The dialog back as rsipstack restores it (a confirmed UAC dialog); `None` when a
+/// stored header no longer parses.
+fn snapshot(d: &LiveDialog) -> Option<DialogSnapshot> {
+    let uri = |s: &str| Uri::try_from(s).ok();
+    Some(DialogSnapshot {
+        state: DialogSnapshotState::Confirmed,
+        role: TransactionRole::Client,
+        id: DialogId {
+            call_id: d.sip_call_id.clone(),
+            local_tag: d.local_tag.clone(),
+            remote_tag: d.remote_tag.clone(),
+        },
+        from: typed::From::parse(&d.from).ok()?,
+        to: typed::To::parse(&d.to).ok()?,
+        local_cseq: d.local_cseq,
+        remote_cseq: d.remote_cseq,
+        local_contact: d.local_contact.as_deref().and_then(uri),
+        remote_uri: uri(&d.remote_uri)?,
+        remote_contact: d.remote_contact.as_deref().map(untyped::Contact::new),
+        route_set: d.route_set.iter().map(Route::new).collect(),
+        supports_100rel: false,
+        session_id: None,
+    })
+}
+
+/// At start: a BYE (RFC 3261 §15.1.1) for every call a stopped process left answered,
+/// so the trunk does not keep a dead call (and bill it) until its own timers give
+/// up; then the dialog is forgotten, answered or not. Returns how many BYEs were sent.
+pub async fn bye_dead_dialogs(store: &Store, agent: &SipAgent) -> Result<usize, StoreError> {
+    let mut sent = 0;
+    for (call, live) in store.interrupted_dialogs().await? {
+        match snapshot(&live) {
+            Some(snap) => {
+                if bye(agent, snap).await {
+                    sent += 1;
+                }
+            }
+            None => warn!(call = %call, "stored dialog does not parse: no BYE"),
+        }
+        store.forget_live_dialog(&call).await?;
+    }
+    Ok(sent)
+}
+
+async fn bye(agent: &SipAgent, snap: DialogSnapshot) -> bool {
+    let id = snap.id.clone();
+    let dialogs = agent.dialogs();
+    let (state_tx, _states) = dialogs.new_dialog_state_channel();
+    if let Err(e) = dialogs.restore_from_snapshot(snap, state_tx) {
+        warn!(error = %e, "cannot restore a dead call's dialog");
+        return false;
+    }
+    let Some(Dialog::Invite(dialog)) = dialogs.get_dialog(&id) else {
+        return false;
+    };
+    match tokio::time::timeout(BYE_TIMEOUT, dialog.bye()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "BYE for a dead call failed"),
+        Err(_) => warn!("no answer to the BYE for a dead call"),
+    }
+    dialogs.remove_dialog(&id);
+    info!(call_id = %id.call_id, "BYE sent for a call the last process left up");
+    true
 }

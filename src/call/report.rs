@@ -234,6 +234,8 @@ pub fn answer_json(a: &AnswerRecord) -> Value {
 /// One database write, in call order.
 pub enum Write {
     Answered(chrono::DateTime<chrono::Utc>),
+    /// The answered dialog, kept until the call is finished.
+    Dialog(crate::store::LiveDialog),
     Answer(AnswerRecord),
     Recording(RecordingInfo),
     DoNotCall,
@@ -288,6 +290,7 @@ impl Write {
     fn describe(&self) -> String {
         match self {
             Write::Answered(_) => "answered time".into(),
+            Write::Dialog(_) => "live dialog".into(),
             Write::Answer(a) => format!("answer {}", a.key),
             Write::Recording(r) => format!("recording {}", r.path.display()),
             Write::DoNotCall => "do-not-call entry".into(),
@@ -305,6 +308,7 @@ async fn apply(
 ) -> Result<(), crate::store::StoreError> {
     match w {
         Write::Answered(at) => store.call_answered(call, *at).await,
+        Write::Dialog(d) => store.save_live_dialog(call, d).await,
         Write::Answer(a) => store.add_answer(response, &new_answer(a)).await.map(drop),
         Write::Recording(r) => store
             .add_recording(
@@ -353,7 +357,9 @@ async fn apply(
                         ended_at: *ended_at,
                     },
                 )
-                .await
+                .await?;
+            // The call is over at both ends: nothing to BYE after a restart.
+            store.forget_live_dialog(call).await
         }
     }
 }

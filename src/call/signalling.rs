@@ -97,6 +97,7 @@ pub(super) async fn run(
         socket,
         session: None,
         answered: false,
+        dialog_saved: false,
         outcome: Outcome::default(),
         writes,
         call_id: call_id.clone(),
@@ -138,6 +139,8 @@ struct Call<'a> {
     socket: UdpSocket,
     session: Option<MediaSession>,
     answered: bool,
+    /// The answered dialog is in `live_dialogs` (issue 9 item 18b).
+    dialog_saved: bool,
     outcome: Outcome,
     writes: mpsc::UnboundedSender<super::report::Write>,
     call_id: String,
@@ -170,7 +173,11 @@ impl Call<'_> {
         loop {
             let step = tokio::select! {
                 state = leg.states.recv() => match state {
-                    Some(state) => self.on_state(state).await,
+                    Some(state) => {
+                        let step = self.on_state(state).await;
+                        self.save_dialog(&leg);
+                        step
+                    }
                     None => Step::Ended,
                 },
                 res = &mut leg.result, if !result_done => {
@@ -397,6 +404,16 @@ impl Call<'_> {
             }
             DialogState::Terminated(_, reason) => self.on_terminated(reason),
             _ => Step::Continue,
+        }
+    }
+
+    /// Once answered, keeps the dialog in the database until the call ends, so a
+    /// process killed mid-call can still BYE the trunk at its next start.
+    fn save_dialog(&mut self, leg: &OutboundLeg) {
+        if self.answered && !self.dialog_saved {
+            self.dialog_saved = true;
+            let live = super::recovery::live_dialog(&leg.dialog);
+            self.writes.send(super::report::Write::Dialog(live)).ok();
         }
     }
 

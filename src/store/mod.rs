@@ -23,6 +23,7 @@ mod campaigns;
 mod claims;
 pub mod complaints;
 mod connect;
+mod dialogs;
 mod dossiers;
 mod error;
 mod files;
@@ -47,6 +48,7 @@ pub use campaign_types::{
     UnitRecord, unit_level,
 };
 pub use connect::{Backend, StoreOptions};
+pub use dialogs::LiveDialog;
 pub use error::{StoreError, redact_url};
 pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
 pub use sampling::DossierFilter;
