@@ -155,3 +155,56 @@ async fn bye(agent: &SipAgent, snap: DialogSnapshot) -> bool {
     info!(call_id = %id.call_id, "BYE sent for a call the last process left up");
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> LiveDialog {
+        LiveDialog {
+            sip_call_id: "abc@carecall".into(),
+            local_tag: "ours".into(),
+            remote_tag: "theirs".into(),
+            from: "\"1022\" <sip:1022@198.51.100.1:5060>;tag=ours".into(),
+            to: "<sip:0901234567@198.51.100.1:5060>;tag=theirs".into(),
+            local_cseq: 1,
+            remote_cseq: 0,
+            local_contact: Some("sip:1022@192.0.2.1:5080".into()),
+            remote_uri: "sip:callee@198.51.100.2:5060;transport=UDP".into(),
+            remote_contact: Some("<sip:callee@198.51.100.2:5060>".into()),
+            route_set: vec!["<sip:198.51.100.1;lr>".into()],
+        }
+    }
+
+    #[test]
+    fn a_stored_dialog_restores_as_a_confirmed_uac_dialog() {
+        let snap = snapshot(&stored()).expect("parses");
+        assert_eq!(snap.state, DialogSnapshotState::Confirmed);
+        assert_eq!(snap.role, TransactionRole::Client);
+        assert_eq!(
+            (
+                snap.id.call_id.as_str(),
+                snap.id.local_tag.as_str(),
+                snap.id.remote_tag.as_str()
+            ),
+            ("abc@carecall", "ours", "theirs")
+        );
+        assert_eq!(snap.local_cseq, 1, "the BYE takes the next CSeq");
+        assert_eq!(
+            snap.remote_uri.to_string(),
+            "sip:callee@198.51.100.2:5060;transport=UDP"
+        );
+        assert_eq!(snap.route_set.len(), 1);
+        assert_eq!(snap.from.tag().map(|t| t.to_string()), Some("ours".into()));
+    }
+
+    #[test]
+    fn a_corrupt_stored_dialog_is_refused() {
+        let mut d = stored();
+        d.remote_uri = "not a uri".into();
+        assert!(snapshot(&d).is_none());
+        let mut d = stored();
+        d.from = "<<<".into();
+        assert!(snapshot(&d).is_none());
+    }
+}
