@@ -135,6 +135,11 @@ pub struct MediaConfig {
     pub telephone_event_pt: u8,
     /// An answered call with no RTP at all for this long is hung up as no_media.
     pub no_media_timeout_secs: u64,
+    /// Addresses or networks ("203.0.113.7", "203.0.113.0/24") besides the SDP's
+    /// address that may send a call's RTP: the carrier's media gateways when they
+    /// answer from elsewhere than their SDP says. Everything else is dropped
+    /// (strict source, `media::latch`).
+    pub trunk_sources: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -423,6 +428,7 @@ impl Default for MediaConfig {
             codecs: vec!["PCMA".into(), "PCMU".into()],
             telephone_event_pt: 101,
             no_media_timeout_secs: 15,
+            trunk_sources: Vec::new(),
         }
     }
 }
@@ -467,6 +473,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.rtp_port_range()?;
+        self.media_sources()?;
         self.offered_codecs()?;
         self.sip_bind()?;
         self.registrar.validate()?;
@@ -501,6 +508,12 @@ impl Config {
                 self.sip.bind
             ))
         })
+    }
+
+    /// `media.trunk_sources`, parsed.
+    pub fn media_sources(&self) -> Result<crate::media::rtp::MediaSources, ConfigError> {
+        crate::media::rtp::MediaSources::parse(&self.media.trunk_sources)
+            .map_err(|e| ConfigError::Invalid(format!("media.trunk_sources: {e}")))
     }
 
     /// The RTP port range; rejects empty, inverted or privileged ranges.

@@ -112,8 +112,15 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         Ok(_) => {}
         Err(e) => warn!(error = %e, "could not scan recordings for repair"),
     }
+    // Issue 9 item 18a: the page can play what an interrupted call recorded.
+    match crate::call::recovery::link_recordings(&store, &config.recordings.dir).await {
+        Ok(0) => {}
+        Ok(n) => warn!(count = n, "recordings of interrupted calls linked"),
+        Err(e) => warn!(error = %e, "could not link the recordings of interrupted calls"),
+    }
     let prompts = Arc::new(PromptStore::open(&config.ivr.prompts_dir)?);
-    let route = TrunkRoute::from_config(&config.trunk)?;
+    // Resolved once: the dialing side compares operator contacts with it.
+    let route = TrunkRoute::from_config(&config.trunk)?.resolve().await;
     let bind = config.sip_bind()?;
     let public_ip = match config.sip.public_addr.trim() {
         "" if bind.ip().is_unspecified() => outbound_ip(&route.domain).await,
@@ -138,6 +145,12 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         }),
     )
     .await?;
+    // Issue 9 item 18b: end at the trunk the calls a stopped process left up.
+    match crate::call::recovery::bye_dead_dialogs(&store, &agent).await {
+        Ok(0) => {}
+        Ok(n) => warn!(count = n, "BYE sent for calls left up by a stopped process"),
+        Err(e) => warn!(error = %e, "could not end the calls left up by a stopped process"),
+    }
     let registration = if config.trunk.register {
         Some(register(&agent, &route, config.trunk.register_expires_secs).await)
     } else {
@@ -161,8 +174,10 @@ pub async fn services(config: Config) -> Result<CallServices, SetupError> {
         telephone_event_pt: config.media.telephone_event_pt,
         ring_timeout: std::time::Duration::from_secs(config.bridge.ring_timeout_secs),
         hotline: config.trunk.caller_id.clone(),
+        trunk: route.addrs.clone(),
     }));
     Ok(CallServices {
+        media_sources: config.media_sources()?,
         codecs,
         ports,
         operators,

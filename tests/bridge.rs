@@ -14,7 +14,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use carecall::store::{CallId, OperatorState};
+use carecall::store::{CallId, OperatorState, RegistrationRecord};
 use common::peers::*;
 
 const TARGET: &str = "0901234567";
@@ -139,6 +139,16 @@ struct Bridged {
 /// One call: sipp citizen with `pcap`, baresip operator with `mic` (none: no
 /// operator registered).
 fn bridged_call(name: &str, pcap: &str, mic: Option<&str>) -> Bridged {
+    bridged_call_with(name, pcap, mic, |_, _| {})
+}
+
+/// As [`bridged_call`], with `prepare(dir, sipp)` run on the database before dialling.
+fn bridged_call_with(
+    name: &str,
+    pcap: &str,
+    mic: Option<&str>,
+    prepare: impl FnOnce(&Path, &Sipp),
+) -> Bridged {
     let dir = test_dir(name);
     let pcap = fixtures().join(pcap);
     let mut sipp = Sipp::start(
@@ -150,6 +160,7 @@ fn bridged_call(name: &str, pcap: &str, mic: Option<&str>) -> Bridged {
     let sip_port = free_udp_port();
     let config = write_config(&dir, &sipp.trunk_uri(), sip_port);
     add_available_operator(&dir, &config);
+    prepare(&dir, &sipp);
     let started = Instant::now();
     let mut carecall = carecall_start(&dir, &config, TARGET, &[]);
     assert!(
@@ -352,4 +363,53 @@ fn no_operator_plays_hold_then_stores_the_callback_choice() {
         "the hold prompt was not played\n{d}"
     );
     assert_eq!(b.states, [OperatorState::Available], "never rung: {d}");
+}
+
+/// Toll fraud (issue 9): a binding of op7 aimed at the trunk itself (as if the
+/// registrar had let it in) would make carecall INVITE any number through its own
+/// IP-authenticated trunk. It is put straight into the database; the dialing side
+/// must refuse it: the trunk sees the citizen's INVITE only, and the citizen is
+/// told no operator is free.
+#[test]
+fn operator_binding_aimed_at_the_trunk_is_never_dialled() {
+    let b = bridged_call_with(
+        "bridge_binding_at_trunk",
+        "bridge_callback.pcap",
+        None,
+        |dir, sipp| {
+            let s = open_store(dir);
+            let r = rt();
+            let op = r
+                .block_on(s.operators())
+                .unwrap()
+                .into_iter()
+                .find(|o| o.sip_user == "op7")
+                .unwrap();
+            let trunk = format!("127.0.0.1:{}", sipp.port);
+            r.block_on(s.upsert_registration(&RegistrationRecord {
+                operator_id: op.id.clone(),
+                contact: format!("sip:0987654321@{trunk}"),
+                source: trunk,
+                transport: "udp".into(),
+                user_agent: Some("fraud".into()),
+                call_id: "fraud@attacker".into(),
+                cseq: 1,
+                expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            }))
+            .unwrap();
+        },
+    );
+    let d = format!("{}\n--- sipp:\n{}", b.run.describe(), b.sipp.describe());
+    assert_eq!(
+        b.sipp.requests_received("INVITE"),
+        1,
+        "only the citizen's INVITE reaches the trunk\n{d}"
+    );
+    assert!(!b.sipp.messages.contains("0987654321"), "{d}");
+    assert_eq!(b.run.json["end_reason"], "no_operator", "{d}");
+    assert_eq!(b.run.answer("callback"), "1", "{d}");
+    assert!(
+        b.run.stderr.contains("binding points at the trunk"),
+        "the refusal is logged\n{d}"
+    );
 }

@@ -2,8 +2,9 @@
 //! - a dead media path (answered, no RTP at all) is hung up as no_media, and the
 //!   call row says so;
 //! - `kill -9` of carecall mid-survey: at the next start the call is marked
-//!   interrupted, the answers already given are still in the database, and the
-//!   half-written recording is repaired into a playable WAV of the right length;
+//!   interrupted, the answers already given are still in the database, the
+//!   half-written recording is repaired into a playable WAV of the right length and
+//!   linked to the call, and the trunk gets a BYE for the dead dialog;
 //! - the same survey stored in PostgreSQL instead of SQLite.
 
 mod common;
@@ -64,7 +65,7 @@ fn kill_9_mid_call_keeps_answers_and_repairs_the_recording() {
     assert!(status.success());
     assert!(peer.wait_timeout(Duration::from_secs(5)).is_some());
     drop(peer);
-    drop(sipp.wait(Duration::from_millis(100)));
+    // sipp (the trunk) stays up: the next start must BYE the dead dialog.
 
     let db = dir.join("carecall.db");
     let rows = sqlite_rows_with(&db, "in_progress");
@@ -98,6 +99,27 @@ fn kill_9_mid_call_keeps_answers_and_repairs_the_recording() {
     );
     drop(busy.wait(Duration::from_secs(5)));
     assert_eq!(run.disposition(), "busy", "{}", run.describe());
+    // Issue 9 item 18b: the restart ended the dead call at the trunk.
+    let trunk = sipp.wait(Duration::from_millis(500));
+    let invite = trunk
+        .messages
+        .find("INVITE sip:")
+        .expect("the killed call's INVITE");
+    let call_id = trunk.messages[invite..]
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID: "))
+        .expect("Call-ID")
+        .trim()
+        .to_string();
+    let bye = trunk
+        .messages
+        .split("\n\n")
+        .any(|m| m.trim_start().starts_with("BYE sip:") && m.contains(&call_id));
+    assert!(
+        bye,
+        "no BYE for the dead dialog {call_id} reached the trunk:\n{}",
+        tail(&trunk.messages, 40)
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = rt
@@ -129,6 +151,20 @@ fn kill_9_mid_call_keeps_answers_and_repairs_the_recording() {
     // Before 30 s the peer sent only silence and key events; the prompts are on the right.
     assert_eq!(st.channels, 2);
     assert!(st.rms[1] > 100.0, "prompts missing: {:?}", st.rms);
+    // Issue 9 item 18a: the repaired file is linked to the interrupted call, so the
+    // review page (which reads `recording_of_call`) plays it.
+    let linked = rt
+        .block_on(store.recording_of_call(&killed.call.id))
+        .unwrap()
+        .unwrap_or_else(|| panic!("the interrupted call has no recording linked"));
+    assert_eq!(std::path::Path::new(&linked.path), wav.as_path());
+    assert_eq!(linked.sha256.to_ascii_lowercase(), sha256_hex(&wav));
+    assert!(
+        (linked.seconds - st.seconds).abs() < 0.1,
+        "linked {} s, file {} s",
+        linked.seconds,
+        st.seconds
+    );
 }
 
 fn find_wavs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -221,4 +257,71 @@ fn early_media_is_recorded_before_the_answer() {
         "announcement missing on the left: {:?}",
         st.rms
     );
+}
+
+/// Unmounts the test's tiny tmpfs when the test ends, even on panic.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 9 item 18c: the recordings' disk fills up early in the call (a 256 KiB
+/// tmpfs holds ~8 s of stereo audio). The survey must go on and complete with every
+/// keyed answer kept, end `completed` (final: the citizen is not dialled again) with a
+/// `recording_failed` reason, and raise the `recording_failed` alarm.
+#[test]
+fn full_recording_disk_keeps_the_survey_and_raises_an_alarm() {
+    let dir = test_dir("disk_full");
+    let mut sipp = survey_sipp(&dir);
+    let config = CarecallConfig::new(&sipp.trunk_uri()).write(&dir);
+    let recordings = dir.join("recordings");
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&recordings)
+        .status()
+        .expect("run mount (the tests run as root)");
+    assert!(
+        status.success(),
+        "mount a tmpfs on {}",
+        recordings.display()
+    );
+    let _mounted = Mounted(recordings.clone());
+    let run = carecall_call(&dir, &config, TARGET, &[], Duration::from_secs(150));
+    let peer = sipp.wait(Duration::from_secs(15));
+    let d = run.describe();
+
+    assert_eq!(run.disposition(), "completed", "{d}");
+    let reason = run.json["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("recording_failed: "),
+        "reason {reason:?}\n{d}"
+    );
+    assert!(
+        reason.contains("No space left"),
+        "the reason says why: {reason:?}\n{d}"
+    );
+    for (key, want) in [("consent", "1"), ("q1", "1"), ("q2", "1"), ("q4", "10")] {
+        assert_eq!(run.answer(key), want, "answer {key}\n{d}");
+    }
+    assert!(peer.caller_hung_up(), "{}", peer.describe());
+    let store = open_store(&dir);
+    let rt = rt();
+    let alarms = rt.block_on(store.open_alarms()).unwrap();
+    assert!(
+        alarms.iter().any(|a| a.kind == "recording_failed"),
+        "no recording_failed alarm: {alarms:?}\n{d}"
+    );
+    let calls = rt.block_on(store.recent_calls(5)).unwrap();
+    let call = &calls[0];
+    assert_eq!(call.call.disposition, "completed", "{d}");
+    let keys: Vec<&str> = call.answers.iter().map(|a| a.key.as_str()).collect();
+    for key in ["consent", "q1", "q2", "q3", "q4", "q5"] {
+        assert!(
+            keys.contains(&key),
+            "answer {key} not stored: {keys:?}\n{d}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use super::leg::Frame;
 use crate::media::codec::{Codec, FRAME_SAMPLES};
 use crate::media::dtmf::digit_to_event;
 use crate::media::dtmf::rfc4733::{EventPayload, EventReceiver};
-use crate::media::rtp::{Latch, LatchVerdict, RtpPacket, RtpSender, RtpStats};
+use crate::media::rtp::{Latch, MediaSources, RtpPacket, RtpSender, RtpStats};
 use crate::sip::sdp::Negotiated;
 
 /// Ticks a relayed key is held: 100 ms, well above ITU-T Q.24's 40 ms.
@@ -46,9 +46,10 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(remote: Negotiated) -> Relay {
+    /// `sources`: addresses besides the SDP's that may send the phone's media.
+    pub fn new(remote: Negotiated, sources: MediaSources) -> Relay {
         Relay {
-            latch: Latch::new(Some(remote.remote)),
+            latch: Latch::new(Some(remote.remote), sources),
             remote,
             sender: RtpSender::new(rand::random(), rand::random(), rand::random()),
             events: EventReceiver::default(),
@@ -86,8 +87,10 @@ impl Relay {
             self.stats.malformed += 1;
             return None;
         };
-        if let LatchVerdict::Rejected = self.latch.accept(from, pkt.ssrc) {
-            self.stats.rejected += 1;
+        if !self
+            .stats
+            .judge(self.latch.accept(from, pkt.ssrc, pkt.sequence))
+        {
             return None;
         }
         self.stats.received += 1;
@@ -209,7 +212,7 @@ mod tests {
 
     #[test]
     fn phone_audio_is_decoded_into_whole_frames() {
-        let mut r = Relay::new(phone(Codec::Pcmu));
+        let mut r = Relay::new(phone(Codec::Pcmu), MediaSources::none());
         let from = r.remote().remote;
         let mut ulaw = [0u8; 240];
         Codec::Pcmu.encode(&[1000i16; 240], &mut ulaw);
@@ -230,7 +233,7 @@ mod tests {
 
     #[test]
     fn phone_keys_become_digits_once() {
-        let mut r = Relay::new(phone(Codec::Pcmu));
+        let mut r = Relay::new(phone(Codec::Pcmu), MediaSources::none());
         let from = r.remote().remote;
         let now = Instant::now();
         let ev = |end, d| {
@@ -252,9 +255,44 @@ mod tests {
         );
     }
 
+    /// An off-path host blasting key presses and audio at the operator leg's port
+    /// (before and while the phone talks) is neither relayed nor answered.
+    #[test]
+    fn off_path_media_is_not_relayed_and_gets_nothing_back() {
+        let mut r = Relay::new(phone(Codec::Pcmu), MediaSources::none());
+        let phone_addr = r.remote().remote;
+        let attacker: SocketAddr = "127.0.0.2:4000".parse().unwrap();
+        let now = Instant::now();
+        let nine = EventPayload {
+            event: 9,
+            end: false,
+            volume: 10,
+            duration: 160,
+        }
+        .to_bytes();
+        let mut frames = 0;
+        for seq in 0..200u16 {
+            let key = r.on_datagram(attacker, &packet(101, seq, 800, &nine), now, |_| {});
+            assert_eq!(key, None);
+            r.on_datagram(attacker, &packet(0, seq, 0, &[0x7F; 160]), now, |_| {
+                frames += 1
+            });
+        }
+        assert_eq!(frames, 0);
+        assert_eq!(r.stats.rejected, 400);
+        let mut out = [0u8; 256];
+        assert_eq!(r.tick(None, &mut out).map(|(_, to)| to), Some(phone_addr));
+        // The phone's own media is unaffected.
+        r.on_datagram(phone_addr, &packet(0, 1, 0, &[0x7F; 160]), now, |_| {
+            frames += 1
+        });
+        assert_eq!(frames, 1);
+        assert_eq!(r.tick(None, &mut out).map(|(_, to)| to), Some(phone_addr));
+    }
+
     #[test]
     fn citizen_frames_are_encoded_in_the_phone_codec() {
-        let mut r = Relay::new(phone(Codec::Pcmu));
+        let mut r = Relay::new(phone(Codec::Pcmu), MediaSources::none());
         let mut out = [0u8; 256];
         let (n, to) = r.tick(Some(&[2000; FRAME_SAMPLES]), &mut out).unwrap();
         assert_eq!(to, r.remote().remote);
@@ -267,7 +305,7 @@ mod tests {
 
     #[test]
     fn keys_go_out_as_rfc4733_events_then_audio_resumes() {
-        let mut r = Relay::new(phone(Codec::Pcma));
+        let mut r = Relay::new(phone(Codec::Pcma), MediaSources::none());
         assert!(r.press('7'));
         assert!(!r.press('x'));
         let mut out = [0u8; 256];
@@ -299,7 +337,7 @@ mod tests {
     fn a_phone_holding_us_gets_nothing() {
         let mut held = phone(Codec::Pcmu);
         held.direction = Direction::SendOnly;
-        let mut r = Relay::new(phone(Codec::Pcmu));
+        let mut r = Relay::new(phone(Codec::Pcmu), MediaSources::none());
         r.update_remote(held);
         assert_eq!(r.tick(None, &mut [0u8; 256]), None);
     }

@@ -5,7 +5,7 @@
 //! The task only moves bytes and fires timers; the RTP decisions are the
 //! [`Relay`]'s and the offer/answer is `sip::sdp`'s, as for the trunk leg.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use super::queue::{DialContext, OperatorReach};
 use super::relay::Relay;
 use crate::call::ports::RtpPorts;
 use crate::media::codec::Codec;
+use crate::media::rtp::MediaSources;
 use crate::sip::agent::{SipAgent, SipError};
 use crate::sip::sdp::{self, SessionDescription};
 use crate::sip::uac::{OutboundLeg, parse_uri};
@@ -44,13 +45,24 @@ pub struct SipReach {
     pub ring_timeout: Duration,
     /// The hotline's number: the user part of From and Contact.
     pub hotline: String,
+    /// The trunk's addresses ([`crate::sip::uac::TrunkRoute::addrs`]): never dialled here.
+    pub trunk: Arc<[SocketAddr]>,
 }
 
 impl SipReach {
+    /// The operator's first registered contact that is a phone, not the trunk.
     async fn contact(&self, op: &OperatorRecord) -> Option<RegistrationRecord> {
         match self.store.contacts_of(&op.id, Utc::now()).await {
-            Ok(mut c) if !c.is_empty() => Some(c.swap_remove(0)),
-            Ok(_) => None,
+            Ok(contacts) => contacts.into_iter().find(|c| {
+                let refused = points_at_trunk(c, &self.trunk);
+                if refused {
+                    // Toll fraud (issue 9): a binding aimed at our own IP-authenticated
+                    // trunk would make us INVITE any number through it. The registrar
+                    // refuses such bindings; this is the second fence.
+                    warn!(operator = %op.username, "binding points at the trunk: not dialled");
+                }
+                !refused
+            }),
             Err(e) => {
                 warn!(error = %e, "cannot read the operator's contacts");
                 None
@@ -84,6 +96,11 @@ impl SipReach {
                 return None;
             }
         };
+        // The phone's registered source may send in-dialog requests and media (it
+        // may be behind NAT, its Contact and SDP naming a private address).
+        let phone_ip = registered_ip(&contact);
+        let call_id = option.call_id.clone().unwrap_or_default();
+        let peers = self.agent.peers().allow(&call_id, phone_ip);
         let dialogs = self.agent.dialogs();
         let (state_tx, states) = dialogs.new_dialog_state_channel();
         let (dialog, result) = match dialogs.do_invite_async(option, state_tx) {
@@ -100,6 +117,7 @@ impl SipReach {
             peer,
             socket,
             relay: None,
+            media_sources: MediaSources::from_ips(phone_ip),
             answered: false,
             held: false,
             sdp_session: session,
@@ -109,6 +127,7 @@ impl SipReach {
             dialog,
             states,
             result,
+            peers,
         };
         let span = tracing::info_span!("operator_leg", operator = %op.username);
         tokio::spawn(task.run(leg, self.ring_timeout).instrument(span));
@@ -153,6 +172,34 @@ impl SipReach {
     }
 }
 
+/// The IP the phone registered from, if the record holds one.
+fn registered_ip(contact: &RegistrationRecord) -> Option<IpAddr> {
+    contact
+        .source
+        .parse::<SocketAddr>()
+        .ok()
+        .map(|a| a.ip().to_canonical())
+}
+
+/// Whether a binding would send our INVITE to the trunk: its source (where the INVITE
+/// goes) or its Contact (the Request-URI a proxy would route on) is the trunk's.
+/// Compared by IP alone, since a trunk takes requests on any of its ports, except on
+/// loopback, where a trunk is a local SBC sharing its IP with every local service
+/// and only the port tells it apart.
+fn points_at_trunk(contact: &RegistrationRecord, trunk: &[SocketAddr]) -> bool {
+    let source = contact.source.parse::<SocketAddr>().ok();
+    let target = parse_uri(&contact.contact)
+        .ok()
+        .and_then(|u| SipAddr::try_from(&u).ok())
+        .and_then(|a| a.get_socketaddr().ok());
+    [source, target].into_iter().flatten().any(|a| {
+        let ip = a.ip().to_canonical();
+        trunk
+            .iter()
+            .any(|t| t.ip() == ip && (!ip.is_loopback() || t.port() == a.port()))
+    })
+}
+
 impl OperatorReach for SipReach {
     fn kind(&self) -> LegKind {
         LegKind::Sip
@@ -185,6 +232,8 @@ struct LegTask {
     peer: LegPeer,
     socket: UdpSocket,
     relay: Option<Relay>,
+    /// Besides the SDP's address, who may send the phone's RTP: its registered source.
+    media_sources: MediaSources,
     answered: bool,
     held: bool,
     sdp_session: u64,
@@ -309,7 +358,7 @@ impl LegTask {
         match neg {
             Ok(neg) => {
                 info!(remote = %neg.remote, codec = neg.codec.name(), "the operator answered");
-                self.relay = Some(Relay::new(neg));
+                self.relay = Some(Relay::new(neg, self.media_sources.clone()));
                 let _ = self.peer.events.try_send(LegEvent::Answered);
                 None
             }
@@ -479,5 +528,59 @@ impl LegTask {
             Ok(Err(e)) => warn!(error = %e, "hang-up toward the operator failed"),
             Err(_) => warn!("no answer to our BYE/CANCEL from the operator's phone"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OperatorId;
+
+    fn binding(contact: &str, source: &str) -> RegistrationRecord {
+        RegistrationRecord {
+            operator_id: OperatorId::new_v4(),
+            contact: contact.into(),
+            source: source.into(),
+            transport: "udp".into(),
+            user_agent: None,
+            call_id: "reg@phone".into(),
+            cseq: 1,
+            expires_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn bindings_aimed_at_the_trunk_are_refused() {
+        let trunk: Vec<SocketAddr> = vec![
+            "203.0.113.10:5060".parse().unwrap(),
+            "127.0.0.1:5080".parse().unwrap(),
+        ];
+        let phone = binding("sip:op1@192.0.2.5:5062", "192.0.2.5:5062");
+        assert!(!points_at_trunk(&phone, &trunk), "a real phone is dialled");
+        // Source or Contact at the trunk's IP, any port: refused.
+        for (contact, source) in [
+            ("sip:0912345678@203.0.113.10", "192.0.2.5:5062"),
+            ("sip:op1@192.0.2.5:5062", "203.0.113.10:5999"),
+            (
+                "sip:0912345678@[::ffff:203.0.113.10]:5060",
+                "192.0.2.5:5062",
+            ),
+        ] {
+            assert!(
+                points_at_trunk(&binding(contact, source), &trunk),
+                "{contact} {source}"
+            );
+        }
+        // On loopback only the trunk's own port is the trunk.
+        assert!(points_at_trunk(
+            &binding("sip:x@127.0.0.1:5080", "127.0.0.1:5080"),
+            &trunk
+        ));
+        assert!(!points_at_trunk(
+            &binding("sip:op@127.0.0.1:5062", "127.0.0.1:5062"),
+            &trunk
+        ));
+        // Garbage in the row is not the trunk, and is not dialled either (parse fails later).
+        assert!(!points_at_trunk(&binding("not a uri", "nowhere"), &trunk));
     }
 }

@@ -8,6 +8,7 @@
 pub mod disposition;
 mod operator;
 pub mod ports;
+pub mod recovery;
 pub mod report;
 pub mod session;
 mod signalling;
@@ -67,6 +68,8 @@ pub struct CallServices {
     pub prompts: Arc<PromptStore>,
     pub codecs: Vec<Codec>,
     pub ports: Arc<ports::RtpPorts>,
+    /// `media.trunk_sources`: who besides the SDP's address may send a call's RTP.
+    pub media_sources: crate::media::rtp::MediaSources,
     /// Live operators: where a dialplan's bridge node finds one.
     pub operators: Arc<crate::bridge::OperatorQueue>,
     /// Browser softphone pages (shared with the HTTP server that hosts them).
@@ -101,23 +104,30 @@ impl CallServices {
     }
 
     fn recording_path(&self, call_id: &str) -> PathBuf {
-        let day = chrono::Utc::now().format("%Y/%m/%d");
-        let safe: String = call_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        self.config
-            .recordings
-            .dir
-            .join(day.to_string())
-            .join(format!("{safe}.wav"))
+        recording_file(&self.config.recordings.dir, chrono::Utc::now(), call_id)
     }
+}
+
+/// Where the recording of the call with SIP Call-ID `call_id`, started at `at`, lives:
+/// `<dir>/YYYY/MM/DD/<call-id with unsafe characters as _>.wav`. One place, so the
+/// start-up recovery finds what a crashed call wrote.
+pub(crate) fn recording_file(
+    dir: &std::path::Path,
+    at: chrono::DateTime<chrono::Utc>,
+    call_id: &str,
+) -> PathBuf {
+    let safe: String = call_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    dir.join(at.format("%Y/%m/%d").to_string())
+        .join(format!("{safe}.wav"))
 }
 
 /// What to call and how.

@@ -45,6 +45,10 @@ pub struct Outcome {
     /// The dossier's response holds every answer the form's `complete_when`
     /// names (this call's and earlier calls' answers together).
     pub complete: bool,
+    /// Writing the recording failed (the error): the survey went on unrecorded.
+    /// Unlike a failure it does not decide the disposition, the answers do, so a
+    /// full disk neither loses a completed survey nor re-dials its citizen.
+    pub recording_failed: Option<String>,
     failure: Option<(Disposition, String)>,
 }
 
@@ -129,6 +133,9 @@ impl Outcome {
         if let Some((_, r)) = &self.failure {
             return r.clone();
         }
+        if let Some(e) = &self.recording_failed {
+            return format!("{RECORDING_FAILED}: {e}");
+        }
         if self.no_media {
             return "no_media: no RTP received".into();
         }
@@ -152,6 +159,9 @@ impl Outcome {
     }
 }
 
+/// The start of the reason of a call whose recording could not be written.
+pub const RECORDING_FAILED: &str = "recording_failed";
+
 /// The snake_case name serde gives an enum value ("no_input", "completed").
 fn serde_name<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
@@ -174,6 +184,20 @@ pub struct CallReport {
     pub recording: Option<RecordingSummary>,
     /// Hung up before consent: a soft refusal for the retry policy.
     pub soft_refusal: bool,
+    /// The citizen's RTP as received: what the strict-source latch dropped shows here.
+    pub rtp: Option<RtpSummary>,
+}
+
+/// Receive counters of the citizen's RTP (`media::rtp::RtpStats`).
+#[derive(Debug, Serialize)]
+pub struct RtpSummary {
+    pub received: u64,
+    /// Dropped by the strict-source latch (wrong address, or on probation).
+    pub rejected: u64,
+    /// Times the latch moved (NAT rebinding).
+    pub moved: u64,
+    pub malformed: u64,
+    pub lost: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -191,6 +215,7 @@ impl CallReport {
         outcome: &Outcome,
         recording: Option<RecordingInfo>,
         answered: bool,
+        rtp: Option<&crate::media::rtp::RtpStats>,
     ) -> CallReport {
         let answers = outcome
             .answers
@@ -211,6 +236,13 @@ impl CallReport {
                 sha256: r.sha256,
             }),
             soft_refusal: outcome.hung_up_before_consent(answered),
+            rtp: rtp.map(|s| RtpSummary {
+                received: s.received,
+                rejected: s.rejected,
+                moved: s.moved,
+                malformed: s.malformed,
+                lost: s.lost,
+            }),
         }
     }
 
@@ -237,6 +269,8 @@ pub fn answer_json(a: &AnswerRecord) -> Value {
 /// One database write, in call order.
 pub enum Write {
     Answered(chrono::DateTime<chrono::Utc>),
+    /// The answered dialog, kept until the call is finished.
+    Dialog(crate::store::LiveDialog),
     Answer(AnswerRecord),
     Recording(RecordingInfo),
     DoNotCall,
@@ -293,6 +327,7 @@ impl Write {
     fn describe(&self) -> String {
         match self {
             Write::Answered(_) => "answered time".into(),
+            Write::Dialog(_) => "live dialog".into(),
             Write::Answer(a) => format!("answer {}", a.key),
             Write::Recording(r) => format!("recording {}", r.path.display()),
             Write::DoNotCall => "do-not-call entry".into(),
@@ -310,6 +345,7 @@ async fn apply(
 ) -> Result<(), crate::store::StoreError> {
     match w {
         Write::Answered(at) => store.call_answered(call, *at).await,
+        Write::Dialog(d) => store.save_live_dialog(call, d).await,
         Write::Answer(a) => store.add_answer(response, &new_answer(a)).await.map(drop),
         Write::Recording(r) => store
             .add_recording(
@@ -364,7 +400,9 @@ async fn apply(
                         ended_at: *ended_at,
                     },
                 )
-                .await
+                .await?;
+            // The call is over at both ends: nothing to BYE after a restart.
+            store.forget_live_dialog(call).await
         }
     }
 }
@@ -498,5 +536,28 @@ mod tests {
             ..Outcome::default()
         };
         assert!(!silent.hung_up_before_consent(true), "a silent line");
+    }
+
+    /// Issue 9 item 18c: a recording that could not be written says so in the reason
+    /// but leaves the disposition to the answers (a failure would re-dial the citizen).
+    #[test]
+    fn a_recording_failure_keeps_the_disposition_of_the_answers() {
+        let mut o = Outcome {
+            end_reason: Some(EndReason::Completed),
+            recording_failed: Some("No space left on device".into()),
+            ..Outcome::default()
+        };
+        let disposition = o.disposition(true, true);
+        assert_eq!(disposition, Disposition::Completed);
+        assert_eq!(
+            o.reason(disposition),
+            "recording_failed: No space left on device"
+        );
+        o.end_reason = None;
+        assert_eq!(o.disposition(true, true), Disposition::Answered);
+        // A real failure (on our side, before anything) still outranks it.
+        o.fail(None, "unusable SDP".into());
+        assert_eq!(o.disposition(true, true), Disposition::Failed);
+        assert_eq!(o.reason(Disposition::Failed), "unusable SDP");
     }
 }

@@ -23,7 +23,7 @@ use crate::media::dtmf::stream::{DigitStream, DtmfSource};
 use crate::media::player::Player;
 use crate::media::prompt::PromptStore;
 use crate::media::recorder::{ClipWriter, Recorder, RecordingError, RecordingInfo};
-use crate::media::rtp::{Latch, LatchVerdict, RtpPacket, RtpSender, RtpStats};
+use crate::media::rtp::{Latch, MediaSources, RtpPacket, RtpSender, RtpStats};
 use crate::media::vad::Vad;
 use crate::sip::sdp::Negotiated;
 
@@ -57,6 +57,9 @@ pub enum SessionEvent {
     Digit(char),
     /// Nothing was received for the no-media timeout.
     NoMedia,
+    /// Writing the recording failed (disk full, I/O error): recording stopped, the
+    /// survey goes on so the citizen's answers are still taken. Reported once.
+    RecordingFailed(String),
     /// A prompt or clip could not be used; the call goes on.
     Warning(String),
 }
@@ -73,6 +76,8 @@ pub struct MediaSession {
     player: Player,
     prompts: Arc<PromptStore>,
     recorder: Recorder,
+    /// Set once a write failed: nothing more is written (see `RecordingFailed`).
+    recording_failed: bool,
     clip: Option<(String, ClipWriter)>,
     done_clips: Vec<(String, RecordingInfo)>,
     rx: std::collections::VecDeque<i16>,
@@ -93,6 +98,7 @@ pub struct MediaSession {
 impl MediaSession {
     pub fn new(
         remote: Negotiated,
+        sources: MediaSources,
         recorder: Recorder,
         prompts: Arc<PromptStore>,
         no_media_after: Duration,
@@ -100,7 +106,7 @@ impl MediaSession {
     ) -> MediaSession {
         let sender = RtpSender::new(rand::random(), rand::random(), rand::random());
         MediaSession {
-            latch: Latch::new(Some(remote.remote)),
+            latch: Latch::new(Some(remote.remote), sources),
             remote,
             sender,
             stats: RtpStats::default(),
@@ -111,6 +117,7 @@ impl MediaSession {
             player: Player::new(),
             prompts,
             recorder,
+            recording_failed: false,
             clip: None,
             done_clips: Vec::new(),
             rx: std::collections::VecDeque::with_capacity(MAX_BUFFERED + FRAME_SAMPLES),
@@ -232,8 +239,12 @@ impl MediaSession {
                 return;
             }
         };
-        if let LatchVerdict::Rejected = self.latch.accept(from, pkt.ssrc) {
-            self.stats.rejected += 1;
+        // Strict source (media::latch): an off-path sender's "9" must not become the
+        // citizen's answer.
+        if !self
+            .stats
+            .judge(self.latch.accept(from, pkt.ssrc, pkt.sequence))
+        {
             return;
         }
         self.stats.received += 1;
@@ -284,11 +295,7 @@ impl MediaSession {
     /// The 20 ms tick: consume one frame of received audio, run the IVR's
     /// timers, write the recording, and return the RTP packet to send (its
     /// length in `packet`) and where to send it.
-    pub fn tick(
-        &mut self,
-        now: Instant,
-        packet: &mut [u8],
-    ) -> Result<Option<(usize, SocketAddr)>, RecordingError> {
+    pub fn tick(&mut self, now: Instant, packet: &mut [u8]) -> Option<(usize, SocketAddr)> {
         let mut heard = [0i16; FRAME_SAMPLES];
         let got = self.rx.len().min(FRAME_SAMPLES);
         for (slot, s) in heard.iter_mut().zip(self.rx.drain(..got)) {
@@ -327,12 +334,28 @@ impl MediaSession {
             }
             playing
         };
-        self.recorder.write_frame(&heard, &said)?;
-        if let Some((_, clip)) = self.clip.as_mut() {
-            clip.write(&heard)?;
-        }
+        self.record(&heard, &said);
         self.check_media(now);
         self.rtp_frame(playing, &said, packet)
+    }
+
+    /// Writes one frame to the recording and the open clip. A full disk must not
+    /// end the survey or lose its answers (issue 9): the first error stops the
+    /// recording and is reported once; a failing clip is closed with a warning.
+    fn record(&mut self, heard: &Frame, said: &Frame) {
+        if !self.recording_failed
+            && let Err(e) = self.recorder.write_frame(heard, said)
+        {
+            self.recording_failed = true;
+            self.out.push(SessionEvent::RecordingFailed(e.to_string()));
+        }
+        if let Some((key, clip)) = self.clip.as_mut()
+            && let Err(e) = clip.write(heard)
+        {
+            let warning = format!("clip {key}: {e}");
+            self.clip = None;
+            self.out.push(SessionEvent::Warning(warning));
+        }
     }
 
     fn check_media(&mut self, now: Instant) {
@@ -357,10 +380,8 @@ impl MediaSession {
         playing: bool,
         said: &[i16; FRAME_SAMPLES],
         packet: &mut [u8],
-    ) -> Result<Option<(usize, SocketAddr)>, RecordingError> {
-        let Some(to) = self.latch.send_to() else {
-            return Ok(None);
-        };
+    ) -> Option<(usize, SocketAddr)> {
+        let to = self.latch.send_to()?;
         let mut payload = [0u8; FRAME_SAMPLES];
         self.remote.codec.encode(said, &mut payload);
         let marker = playing && self.talkspurt;
@@ -369,10 +390,7 @@ impl MediaSession {
             .sender
             .write(self.remote.payload_type, marker, &payload, packet);
         self.sender.advance(FRAME_SAMPLES as u32);
-        if self.on_hold {
-            return Ok(None);
-        }
-        Ok(Some((len, to)))
+        (!self.on_hold).then_some((len, to))
     }
 
     fn apply(&mut self, actions: Vec<Action>) {

@@ -29,6 +29,8 @@ use crate::store::{AnswerKind, CallId, Dossier, NewCall};
 
 /// Largest RTP datagram we accept; bigger ones are truncated and fail to parse.
 const MAX_DATAGRAM: usize = 2048;
+/// The alarm raised when a recording cannot be written (disk full, I/O error).
+const RECORDING_ALARM: &str = "recording_failed";
 
 /// Runs one call from INVITE to the stored result.
 pub(super) async fn run(
@@ -104,6 +106,7 @@ pub(super) async fn run(
         socket,
         session: None,
         answered: false,
+        dialog_saved: false,
         outcome: Outcome::default(),
         writes,
         call_id: call_id.clone(),
@@ -166,6 +169,8 @@ struct Call<'a> {
     socket: UdpSocket,
     session: Option<MediaSession>,
     answered: bool,
+    /// The answered dialog is in `live_dialogs` (issue 9 item 18b).
+    dialog_saved: bool,
     outcome: Outcome,
     writes: mpsc::UnboundedSender<super::report::Write>,
     call_id: String,
@@ -200,7 +205,11 @@ impl Call<'_> {
         loop {
             let step = tokio::select! {
                 state = leg.states.recv() => match state {
-                    Some(state) => self.on_state(state).await,
+                    Some(state) => {
+                        let step = self.on_state(state).await;
+                        self.save_dialog(&leg);
+                        step
+                    }
                     None => Step::Ended,
                 },
                 res = &mut leg.result, if !result_done => {
@@ -246,30 +255,16 @@ impl Call<'_> {
             return Step::Continue;
         };
         let now = Instant::now().into_std();
-        let mut step = Step::Continue;
         let result = session.tick(now, packet);
         if session.is_bridged() {
             self.operator.send_audio(session.heard());
         }
-        match result {
-            Ok(Some((len, to))) => {
-                if let Err(e) = self.socket.send_to(&packet[..len], to).await {
-                    debug!(error = %e, %to, "RTP send failed");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                // A full disk must not lose the answers already given: stop the
-                // call cleanly, the database keeps everything so far.
-                warn!(error = %e, "recording failed: ending the call");
-                self.outcome.fail(None, format!("recording failed: {e}"));
-                step = Step::HangUp;
-            }
+        if let Some((len, to)) = result
+            && let Err(e) = self.socket.send_to(&packet[..len], to).await
+        {
+            debug!(error = %e, %to, "RTP send failed");
         }
-        if let Some(s) = self.drain_session() {
-            step = s;
-        }
-        step
+        self.drain_session().unwrap_or(Step::Continue)
     }
 
     /// Handles what the media session asked for since the last call.
@@ -329,6 +324,20 @@ impl Call<'_> {
                 warn!("no RTP received: hanging up as no_media");
                 self.outcome.no_media = true;
                 Some(Step::HangUp)
+            }
+            SessionEvent::RecordingFailed(e) => {
+                // The survey goes on: its answers decide the disposition, the
+                // reason says what went wrong, and supervisors get an alarm.
+                warn!(error = %e, "recording failed: the survey goes on unrecorded");
+                self.outcome.recording_failed = Some(e.clone());
+                let store = self.svc.store.clone();
+                tokio::spawn(async move {
+                    let msg = format!("a call's recording could not be written: {e}");
+                    if let Err(e) = store.raise_alarm(RECORDING_ALARM, &msg).await {
+                        warn!(error = %e, "could not raise the recording alarm");
+                    }
+                });
+                None
             }
             SessionEvent::Warning(w) => {
                 warn!("{w}");
@@ -430,6 +439,16 @@ impl Call<'_> {
         }
     }
 
+    /// Once answered, keeps the dialog in the database until the call ends, so a
+    /// process killed mid-call can still BYE the trunk at its next start.
+    fn save_dialog(&mut self, leg: &OutboundLeg) {
+        if self.answered && !self.dialog_saved {
+            self.dialog_saved = true;
+            let live = super::recovery::live_dialog(&leg.dialog);
+            self.writes.send(super::report::Write::Dialog(live)).ok();
+        }
+    }
+
     fn on_answer(&mut self, resp: Response) -> Step {
         self.answered = true;
         self.outcome.sip_code = Some(resp.status_code.code());
@@ -471,6 +490,7 @@ impl Call<'_> {
         let recorder = Recorder::create(&path).map_err(|e| e.to_string())?;
         self.session = Some(MediaSession::new(
             neg,
+            self.svc.media_sources.clone(),
             recorder,
             self.svc.prompts.clone(),
             Duration::from_secs(self.svc.config.media.no_media_timeout_secs),
@@ -713,7 +733,7 @@ impl Call<'_> {
             },
             None => None,
         };
-        if let Some(stats) = stats {
+        if let Some(stats) = &stats {
             info!(?stats, "rtp");
         }
         let completeness = self.completeness();
@@ -749,6 +769,7 @@ impl Call<'_> {
             &self.outcome,
             recording,
             self.answered,
+            stats.as_ref(),
         ))
     }
 }

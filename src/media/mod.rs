@@ -2,6 +2,7 @@
 
 pub mod codec;
 pub mod dtmf;
+pub mod latch;
 pub mod player;
 pub mod prompt;
 pub mod recorder;

@@ -22,7 +22,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use repair::{repair, repair_dir};
+pub use repair::{recover, repair, repair_dir};
 use wav::WavStream;
 
 /// What a finished (or repaired) recording is: where, how long, and its fingerprint.

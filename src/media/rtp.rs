@@ -1,13 +1,13 @@
-//! RTP (RFC 3550): packet parsing, a packet writer, symmetric-RTP latching and counters.
+//! RTP (RFC 3550): packet parsing, a packet writer and counters.
 //!
 //! Sans-IO: nothing here touches a socket. The media driver reads a datagram, calls
 //! [`RtpPacket::parse`], asks the [`Latch`] whether the source is the peer, and hands the
 //! payload on; to send, it asks [`RtpSender::write`] to fill a buffer and
 //! [`Latch::send_to`] where to send it. Per-packet paths borrow and never allocate.
 
-use std::net::SocketAddr;
-
 use thiserror::Error;
+
+pub use super::latch::{Latch, LatchVerdict, MediaSources};
 
 /// Fixed RTP header length (RFC 3550 §5.1).
 pub const HEADER_LEN: usize = 12;
@@ -178,78 +178,16 @@ impl RtpSender {
     }
 }
 
-/// What the [`Latch`] decided about a received packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LatchVerdict {
-    /// First packet: we now send to this address (it may differ from SDP behind NAT).
-    Latched(SocketAddr),
-    /// From the latched address: media to use.
-    Accepted,
-    /// From some other address: ignore it (stray or injected media).
-    Rejected,
-}
-
-/// Symmetric RTP (RFC 4961) / "comedia" latching.
-///
-/// The carrier's SDP address is often a private or pre-NAT address, so we send to it only
-/// until the first packet arrives, then send to wherever that packet came from and accept
-/// media only from there. This also stops a third party from injecting audio after the
-/// peer has started talking.
-#[derive(Clone, Debug)]
-pub struct Latch {
-    expected: Option<SocketAddr>,
-    latched: Option<(SocketAddr, u32)>,
-}
-
-impl Latch {
-    /// Start unlatched with the address from the SDP answer, if any.
-    pub fn new(expected: Option<SocketAddr>) -> Self {
-        Latch {
-            expected,
-            latched: None,
-        }
-    }
-
-    /// Judge a packet from `from` carrying `ssrc`. The SSRC is kept for diagnostics only:
-    /// a peer may legitimately change SSRC (RFC 3550 §8.2), but not its address.
-    pub fn accept(&mut self, from: SocketAddr, ssrc: u32) -> LatchVerdict {
-        match self.latched {
-            None => {
-                self.latched = Some((from, ssrc));
-                LatchVerdict::Latched(from)
-            }
-            Some((addr, _)) if addr == from => {
-                self.latched = Some((addr, ssrc));
-                LatchVerdict::Accepted
-            }
-            Some(_) => LatchVerdict::Rejected,
-        }
-    }
-
-    /// Where to send our media: the latched address, else the SDP one.
-    pub fn send_to(&self) -> Option<SocketAddr> {
-        self.latched.map(|(a, _)| a).or(self.expected)
-    }
-
-    /// The latched address and the last SSRC seen from it.
-    pub fn latched(&self) -> Option<(SocketAddr, u32)> {
-        self.latched
-    }
-
-    /// Forget the latch after a re-INVITE changed the peer's SDP: the next packet latches.
-    pub fn reset(&mut self, expected: Option<SocketAddr>) {
-        self.expected = expected;
-        self.latched = None;
-    }
-}
-
 /// Receive-side counters, reported per call.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RtpStats {
     /// Packets accepted from the peer.
     pub received: u64,
-    /// Packets rejected by the latch (wrong source).
+    /// Packets dropped by the strict-source latch: from an address neither the SDP nor
+    /// `media.trunk_sources` vouches for, or from an allowed one still on probation.
     pub rejected: u64,
+    /// Times the latch moved to another port or allowed address (NAT rebinding).
+    pub moved: u64,
     /// Datagrams that did not parse as RTP.
     pub malformed: u64,
     /// Packets missing according to sequence-number gaps.
@@ -263,6 +201,23 @@ pub struct RtpStats {
 const MAX_DROPOUT: u16 = 3000;
 
 impl RtpStats {
+    /// Counts what the latch said about a packet; true when its media is to be used.
+    /// One place for the call, operator and test-phone legs alike.
+    pub fn judge(&mut self, verdict: LatchVerdict) -> bool {
+        match verdict {
+            LatchVerdict::Rejected | LatchVerdict::Probation => {
+                self.rejected += 1;
+                false
+            }
+            LatchVerdict::Moved(to) => {
+                self.moved += 1;
+                tracing::info!(%to, "RTP latch moved (NAT rebinding)");
+                true
+            }
+            LatchVerdict::Latched(_) | LatchVerdict::Accepted => true,
+        }
+    }
+
     /// Count an accepted packet and any gap before it. Late (reordered) and duplicate
     /// packets do not count as loss and do not move the high-water mark; wrap is handled
     /// by modular arithmetic.
@@ -286,10 +241,6 @@ impl RtpStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
 
     #[test]
     fn write_then_parse_round_trips() {
@@ -387,28 +338,6 @@ mod tests {
             }
         }
         assert!(parsed > 1000, "fuzz loop should reach the success path");
-    }
-
-    #[test]
-    fn latch_follows_first_source_and_rejects_others() {
-        let sdp = addr("10.0.0.5:4000");
-        let nat = addr("203.0.113.7:31000");
-        let mut l = Latch::new(Some(sdp));
-        assert_eq!(l.send_to(), Some(sdp));
-        assert_eq!(l.accept(nat, 1), LatchVerdict::Latched(nat));
-        assert_eq!(l.send_to(), Some(nat));
-        assert_eq!(l.accept(nat, 2), LatchVerdict::Accepted);
-        assert_eq!(l.latched(), Some((nat, 2)));
-        assert_eq!(l.accept(sdp, 1), LatchVerdict::Rejected);
-        assert_eq!(l.send_to(), Some(nat));
-
-        let moved = addr("198.51.100.1:5000");
-        l.reset(Some(moved));
-        assert_eq!(l.send_to(), Some(moved));
-        assert_eq!(l.accept(moved, 3), LatchVerdict::Latched(moved));
-        assert_eq!(l.accept(nat, 1), LatchVerdict::Rejected);
-
-        assert_eq!(Latch::new(None).send_to(), None);
     }
 
     #[test]

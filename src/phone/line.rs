@@ -19,7 +19,7 @@ use super::behaviour::{Behaviour, MAX_RING, RING_BEFORE_ANSWER};
 use super::mouth::{MAX_PACKET, Mouth, TICK};
 use super::script::{Action, Script, Step};
 use crate::media::codec::{Codec, FRAME_SAMPLES};
-use crate::media::rtp::{Latch, LatchVerdict, RtpPacket, RtpSender};
+use crate::media::rtp::{Latch, MediaSources, RtpPacket, RtpSender};
 use crate::sip::agent::SipAgent;
 use crate::sip::sdp::{self, Negotiated, SdpError, SessionDescription};
 
@@ -192,7 +192,7 @@ impl Line<'_> {
     async fn talk(&mut self, socket: UdpSocket, neg: Negotiated, steps: &'static [Step]) {
         let now = Instant::now().into_std();
         let mut media = Media {
-            latch: Latch::new(Some(neg.remote)),
+            latch: Latch::new(Some(neg.remote), MediaSources::none()),
             script: Script::new(steps, now),
             mouth: Mouth::new(
                 neg.codec,
@@ -296,7 +296,7 @@ impl Media {
         let Ok(pkt) = RtpPacket::parse(buf) else {
             return;
         };
-        if let LatchVerdict::Rejected = self.latch.accept(from, pkt.ssrc) {
+        if !self.latch.accept(from, pkt.ssrc, pkt.sequence).is_media() {
             return;
         }
         let Some(codec) = Codec::from_payload_type(pkt.payload_type) else {

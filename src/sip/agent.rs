@@ -94,6 +94,8 @@ pub struct SipAgent {
     user_agent: String,
     /// TCP connections accepted by [`tcp_accept`] waiting for their first request.
     first: Arc<FirstRequests>,
+    /// Where each live dialog's requests may come from (item 10 of issue 9).
+    peers: Arc<super::peers::DialogPeers>,
 }
 
 /// A listening TCP socket with `SO_REUSEADDR`, as rsipstack's listener binds.
@@ -210,6 +212,7 @@ impl SipAgent {
             advertised,
             user_agent: user_agent.to_string(),
             first,
+            peers: Arc::default(),
         });
         tokio::spawn(async move {
             if let Err(e) = inner.serve().await {
@@ -243,6 +246,11 @@ impl SipAgent {
         &self.user_agent
     }
 
+    /// The table of addresses allowed to send requests in our dialogs.
+    pub fn peers(&self) -> &Arc<super::peers::DialogPeers> {
+        &self.peers
+    }
+
     pub fn shutdown(&self) {
         self.cancel.cancel();
     }
@@ -270,6 +278,16 @@ async fn route_incoming(
             agent.first.arrived(peer);
         }
         match agent.dialogs.match_dialog(&tx) {
+            // BYE, INFO, re-INVITE, UPDATE from an address the dialog does not know:
+            // refused before it can touch the call (sip::peers); an ACK, which has no
+            // response, is dropped.
+            Some(dialog) if !in_dialog_source_ok(&agent, &tx, &dialog) => {
+                if tx.original.method != Method::Ack {
+                    tokio::spawn(async move {
+                        tx.reply(StatusCode::Forbidden).await.ok();
+                    });
+                }
+            }
             Some(Dialog::Invite(mut dialog)) => {
                 tokio::spawn(async move {
                     if let Err(e) = dialog.handle(&mut tx).await {
@@ -285,4 +303,19 @@ async fn route_incoming(
             None => handler.handle(agent.clone(), tx),
         }
     }
+}
+
+/// Whether an in-dialog request comes from an address the dialog knows; logs the
+/// refusal with the method and source (no user parts: they may be phone numbers).
+fn in_dialog_source_ok(agent: &SipAgent, tx: &Transaction, dialog: &Dialog) -> bool {
+    let Some(source) = super::peers::request_source(tx) else {
+        warn!(method = %tx.original.method, "in-dialog request of unknown source refused");
+        return false;
+    };
+    let call_id = dialog.id().call_id;
+    if agent.peers.permits(&call_id, source.ip(), dialog) {
+        return true;
+    }
+    warn!(method = %tx.original.method, %source, "in-dialog request from a stranger refused with 403");
+    false
 }

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod ingress;
+pub mod peers;
 pub mod registrar;
 pub mod registration;
 pub mod sdp;

@@ -2,6 +2,7 @@
 //! ID and hands it to rsipstack, which runs the INVITE transaction (RFC 3261
 //! §17.1.1 timers, digest retry on 401/407 once, CANCEL/2xx races).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rsipstack::dialog::authenticate::Credential;
@@ -13,6 +14,7 @@ use rsipstack::transport::SipAddr;
 use tokio::task::JoinHandle;
 
 use super::agent::{SipAgent, SipError};
+use super::peers::PeerGuard;
 use crate::config::{TransportKind, TrunkConfig};
 
 /// Where and how calls leave: the trunk's address, our identity and credentials.
@@ -24,6 +26,10 @@ pub struct TrunkRoute {
     pub transport: Transport,
     pub caller_id: String,
     pub credential: Option<Credential>,
+    /// The trunk's addresses, resolved once at start ([`TrunkRoute::resolve`]):
+    /// in-dialog requests of trunk calls may come from their IPs (and the dialog's
+    /// own addresses), and operator legs are never sent there (toll fraud, issue 9).
+    pub addrs: Arc<[SocketAddr]>,
 }
 
 impl TrunkRoute {
@@ -44,13 +50,47 @@ impl TrunkRoute {
             realm: None,
             auth_username: None,
         });
+        let addrs: Arc<[SocketAddr]> = match destination.get_socketaddr() {
+            Ok(a) => Arc::new([canonical(a)]),
+            Err(_) => Arc::new([]),
+        };
         Ok(TrunkRoute {
+            addrs,
             domain: uri.host_with_port.to_string(),
             destination,
             transport,
             caller_id: cfg.caller_id.clone(),
             credential,
         })
+    }
+
+    /// Resolves a trunk named by host name (an IP literal is already known). A name
+    /// that does not resolve leaves the list empty: calls then fail on their own, and
+    /// only the dialog's own addresses may send in-dialog requests.
+    pub async fn resolve(mut self) -> TrunkRoute {
+        if !self.addrs.is_empty() {
+            return self.addrs_logged();
+        }
+        let target = if self.domain.contains(':') && !self.domain.starts_with('[') {
+            self.domain.clone()
+        } else {
+            format!("{}:5060", self.domain)
+        };
+        match tokio::net::lookup_host(target.as_str()).await {
+            Ok(addrs) => {
+                let mut addrs: Vec<SocketAddr> = addrs.map(canonical).collect();
+                addrs.sort();
+                addrs.dedup();
+                self.addrs = addrs.into();
+            }
+            Err(e) => tracing::warn!(trunk = %self.domain, error = %e, "cannot resolve the trunk"),
+        }
+        self.addrs_logged()
+    }
+
+    fn addrs_logged(self) -> TrunkRoute {
+        tracing::info!(trunk = %self.domain, addrs = ?self.addrs, "trunk addresses");
+        self
     }
 
     /// The Request-URI for a dialled number (`sip:<number>@<trunk>`), or the
@@ -62,6 +102,11 @@ impl TrunkRoute {
             parse_uri(&format!("sip:{target}@{}", self.domain))
         }
     }
+}
+
+/// IPv4-mapped IPv6 written as IPv4, so comparisons see one address one way.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
 }
 
 pub fn parse_uri(s: &str) -> Result<Uri, SipError> {
@@ -78,6 +123,8 @@ pub struct OutboundLeg {
     pub dialog: InviteDialog,
     pub states: DialogStateReceiver,
     pub result: JoinHandle<InviteAsyncResult>,
+    /// Lets the INVITE's destination send in-dialog requests while the leg lives.
+    pub peers: PeerGuard,
 }
 
 /// Sends the INVITE. `call_id` is chosen by the caller so the call's tracing
@@ -117,9 +164,12 @@ pub fn invite(
         contact,
         credential: route.credential.clone(),
         headers: Some(vec![pai]),
-        call_id: Some(call_id),
+        call_id: Some(call_id.clone()),
         ..Default::default()
     };
+    let peers = agent
+        .peers()
+        .allow(&call_id, route.addrs.iter().map(|a| a.ip()));
     let dialogs: &Arc<_> = agent.dialogs();
     let (state_tx, states) = dialogs.new_dialog_state_channel();
     let (dialog, result) = dialogs.do_invite_async(option, state_tx)?;
@@ -127,5 +177,6 @@ pub fn invite(
         dialog,
         states,
         result,
+        peers,
     })
 }

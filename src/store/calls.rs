@@ -113,6 +113,25 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Interrupted calls that were answered but have no recording linked: the
+    /// start-up pass looks for the file each one left (`call::recovery`).
+    pub async fn interrupted_unrecorded(&self) -> Result<Vec<CallRecord>, StoreError> {
+        const OP: &str = "interrupted_unrecorded";
+        let rows = sqlx::query(
+            "SELECT id, dossier_code, sip_call_id, destination, caller_id, dialplan, started_at, \
+             answered_at, ended_at, disposition, sip_code, reason, end_reason FROM calls c \
+             WHERE disposition = $1 AND answered_at IS NOT NULL AND sip_call_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id)",
+        )
+        .bind(disposition::INTERRUPTED)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify(OP, e))?;
+        rows.iter().map(|r| call_from_row(r, OP)).collect()
+    }
+}
+
 fn expect_one(op: &'static str, id: &CallId, rows: u64) -> Result<(), StoreError> {
     if rows == 0 {
         return Err(StoreError::NotFound {

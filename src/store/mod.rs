@@ -26,6 +26,7 @@ mod chain_key;
 mod claims;
 pub mod complaints;
 mod connect;
+mod dialogs;
 mod dossiers;
 mod error;
 mod file_check;
@@ -58,6 +59,7 @@ pub use campaign_types::{
 };
 pub use chain_key::{ChainKey, ChainKeyError};
 pub use connect::{Backend, StoreOptions};
+pub use dialogs::LiveDialog;
 pub use error::{StoreError, redact_url};
 pub use file_check::{FileFinding, FileKind, FileProblem, FilesReport};
 pub use head_log::Head;

@@ -96,6 +96,33 @@ fn is_consistent(layout: &Layout, len: u64) -> bool {
 /// Run it before any recorder is writing to `path`: a file being written has a
 /// stale header by design.
 pub fn repair(path: &Path) -> Result<Option<RecordingInfo>, RecordingError> {
+    let (mut file, layout, len) = open_layout(path)?;
+    if is_consistent(&layout, len) {
+        return Ok(None);
+    }
+    let data = whole_frames_bytes(&layout, len);
+    let new_len = layout.data_start + data;
+    rewrite_sizes(&mut file, path, &layout, new_len)?;
+    let frames = data / u64::from(layout.block_align);
+    let info = file_info(path, frames as f64 / f64::from(layout.sample_rate))?;
+    tracing::info!(path = %path.display(), seconds = info.seconds, "repaired recording");
+    Ok(Some(info))
+}
+
+/// Repairs `path` if it needs it and describes it either way: what the start-up pass
+/// links to a call that a crash interrupted (its header may have been refreshed just
+/// before the crash, so "consistent" does not mean "already linked").
+pub fn recover(path: &Path) -> Result<RecordingInfo, RecordingError> {
+    if let Some(info) = repair(path)? {
+        return Ok(info);
+    }
+    let (_, layout, _) = open_layout(path)?;
+    let frames = u64::from(layout.data_size) / u64::from(layout.block_align);
+    file_info(path, frames as f64 / f64::from(layout.sample_rate))
+}
+
+/// Opens a WAV for repair and reads where its samples are.
+fn open_layout(path: &Path) -> Result<(File, Layout, u64), RecordingError> {
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -111,16 +138,7 @@ pub fn repair(path: &Path) -> Result<Option<RecordingInfo>, RecordingError> {
         path: path.to_path_buf(),
         reason,
     })?;
-    if is_consistent(&layout, len) {
-        return Ok(None);
-    }
-    let data = whole_frames_bytes(&layout, len);
-    let new_len = layout.data_start + data;
-    rewrite_sizes(&mut file, path, &layout, new_len)?;
-    let frames = data / u64::from(layout.block_align);
-    let info = file_info(path, frames as f64 / f64::from(layout.sample_rate))?;
-    tracing::info!(path = %path.display(), seconds = info.seconds, "repaired recording");
-    Ok(Some(info))
+    Ok((file, layout, len))
 }
 
 fn rewrite_sizes(
