@@ -74,7 +74,10 @@ pub async fn import_dossiers(
         .collect();
     let report = intake::import_rows(&store, numbered, &resolve)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .map_err(|e| {
+            tracing::warn!(error = %e, "dossier import failed");
+            ApiError::Unavailable(super::error::DATABASE_TROUBLE.into())
+        })?;
     let counts = json!({
         "total": report.total, "inserted": report.inserted, "updated": report.updated,
         "unchanged": report.unchanged, "refused": report.errors.len(),
