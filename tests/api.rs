@@ -273,7 +273,14 @@ mod cases {
         let create = |token: String, spec: Value| {
             let w = &w;
             async move {
-                send(w, "POST", "/api/v1/campaigns", &[("authorization", &token)], Some(spec)).await
+                send(
+                    w,
+                    "POST",
+                    "/api/v1/campaigns",
+                    &[("authorization", &token)],
+                    Some(spec),
+                )
+                .await
             }
         };
         let (st, _, other) = create(admin.clone(), campaign_spec("Sa Đéc 11", &[OTHER])).await;
@@ -304,33 +311,100 @@ mod cases {
         );
 
         // Listing and reading.
-        let (st, _, list) = send(&w, "GET", "/api/v1/campaigns", &[("authorization", &sup)], None).await;
+        let (st, _, list) = send(
+            &w,
+            "GET",
+            "/api/v1/campaigns",
+            &[("authorization", &sup)],
+            None,
+        )
+        .await;
         assert_eq!(st, StatusCode::OK);
-        let ids: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, [own.as_str()]);
-        let (_, _, all) = send(&w, "GET", "/api/v1/campaigns", &[("authorization", &admin)], None).await;
+        let (_, _, all) = send(
+            &w,
+            "GET",
+            "/api/v1/campaigns",
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
         assert_eq!(all.as_array().unwrap().len(), 3, "the province sees all");
         for id in [&other, &province] {
-            let (st, _, _) = send(&w, "GET", &format!("/api/v1/campaigns/{id}"), &[("authorization", &sup)], None).await;
+            let (st, _, _) = send(
+                &w,
+                "GET",
+                &format!("/api/v1/campaigns/{id}"),
+                &[("authorization", &sup)],
+                None,
+            )
+            .await;
             assert_eq!(st, StatusCode::NOT_FOUND, "read {id}");
-            let (st, _, _) = send(&w, "GET", &format!("/chien-dich/{id}"), &[("authorization", &sup)], None).await;
+            let (st, _, _) = send(
+                &w,
+                "GET",
+                &format!("/chien-dich/{id}"),
+                &[("authorization", &sup)],
+                None,
+            )
+            .await;
             assert_eq!(st, StatusCode::NOT_FOUND, "page {id}");
         }
-        let (st, _, _) = send(&w, "GET", &format!("/api/v1/campaigns/{own}"), &[("authorization", &sup)], None).await;
+        let (st, _, _) = send(
+            &w,
+            "GET",
+            &format!("/api/v1/campaigns/{own}"),
+            &[("authorization", &sup)],
+            None,
+        )
+        .await;
         assert_eq!(st, StatusCode::OK);
 
         // Every action on the other unit's campaign: not found, nothing changes.
-        let (st, _, _) = send(&w, "POST", &format!("/api/v1/campaigns/{other}/start"), &[("authorization", &admin)], None).await;
+        let (st, _, _) = send(
+            &w,
+            "POST",
+            &format!("/api/v1/campaigns/{other}/start"),
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
         assert_eq!(st, StatusCode::OK);
         for action in ["pause", "stop", "resume", "start"] {
-            let (st, _, _) = send(&w, "POST", &format!("/api/v1/campaigns/{other}/{action}"), &[("authorization", &sup)], None).await;
+            let (st, _, _) = send(
+                &w,
+                "POST",
+                &format!("/api/v1/campaigns/{other}/{action}"),
+                &[("authorization", &sup)],
+                None,
+            )
+            .await;
             assert_eq!(st, StatusCode::NOT_FOUND, "{action}");
         }
         let status = |id: String| async move {
-            store.campaign(&carecall::store::CampaignId(id)).await.unwrap().unwrap().status.to_string()
+            store
+                .campaign(&carecall::store::CampaignId(id))
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+                .to_string()
         };
         assert_eq!(status(other.clone()).await, "running", "still running");
-        let (st, _, _) = send(&w, "POST", &format!("/api/v1/campaigns/{own}/start"), &[("authorization", &sup)], None).await;
+        let (st, _, _) = send(
+            &w,
+            "POST",
+            &format!("/api/v1/campaigns/{own}/start"),
+            &[("authorization", &sup)],
+            None,
+        )
+        .await;
         assert_eq!(st, StatusCode::OK, "own campaigns still run");
         assert_eq!(status(own.clone()).await, "running");
     }
@@ -342,29 +416,102 @@ mod cases {
         let s = &w.state;
         let session = "/api/v1/session";
         for _ in 0..5 {
-            let (st, _, _) = send_from(s, Some("127.0.0.2"), "POST", session, &[], login("admin", "sai")).await;
-            assert!(st == StatusCode::UNAUTHORIZED || st == StatusCode::TOO_MANY_REQUESTS, "{st}");
+            let (st, _, _) = send_from(
+                s,
+                Some("127.0.0.2"),
+                "POST",
+                session,
+                &[],
+                login("admin", "sai"),
+            )
+            .await;
+            assert!(
+                st == StatusCode::UNAUTHORIZED || st == StatusCode::TOO_MANY_REQUESTS,
+                "{st}"
+            );
         }
-        let (st, h, _) = send_from(s, Some("127.0.0.2"), "POST", session, &[], login("admin", "mật-khẩu-1022")).await;
-        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "the guesser's address waits");
-        assert!(h[header::RETRY_AFTER].to_str().unwrap().parse::<u64>().unwrap() > 0);
-        let (st, _, _) = send_from(s, Some("127.0.0.1"), "POST", session, &[], login("admin", "mật-khẩu-1022")).await;
-        assert_eq!(st, StatusCode::OK, "admin at their own desk is not locked out");
+        let (st, h, _) = send_from(
+            s,
+            Some("127.0.0.2"),
+            "POST",
+            session,
+            &[],
+            login("admin", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the guesser's address waits"
+        );
+        assert!(
+            h[header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > 0
+        );
+        let (st, _, _) = send_from(
+            s,
+            Some("127.0.0.1"),
+            "POST",
+            session,
+            &[],
+            login("admin", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "admin at their own desk is not locked out"
+        );
         assert_eq!(last_login_remote(store).await.as_deref(), Some("127.0.0.1"));
-        let (st, _, _) = send_from(s, Some("127.0.0.2"), "POST", session, &[], login("xem", "mật-khẩu-1022")).await;
-        assert_eq!(st, StatusCode::OK, "other users are not locked out, even there");
+        let (st, _, _) = send_from(
+            s,
+            Some("127.0.0.2"),
+            "POST",
+            session,
+            &[],
+            login("xem", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "other users are not locked out, even there"
+        );
 
         // A rotating X-Forwarded-For from an untrusted peer changes nothing.
         let mut refused = 0;
         for i in 0..6 {
             let xff = format!("198.51.100.{i}");
-            let (st, _, _) = send_from(s, Some("127.0.0.3"), "POST", session, &[("x-forwarded-for", &xff)], login("giamsat.caolanh", "sai")).await;
+            let (st, _, _) = send_from(
+                s,
+                Some("127.0.0.3"),
+                "POST",
+                session,
+                &[("x-forwarded-for", &xff)],
+                login("giamsat.caolanh", "sai"),
+            )
+            .await;
             if st == StatusCode::TOO_MANY_REQUESTS {
                 refused += 1;
             }
         }
-        assert_eq!(refused, 3, "locked after the third failure despite new headers");
-        let (st, _, _) = send_from(s, Some("127.0.0.4"), "POST", session, &[("x-forwarded-for", "203.0.113.66")], login("giamsat.caolanh", "mật-khẩu-1022")).await;
+        assert_eq!(
+            refused, 3,
+            "locked after the third failure despite new headers"
+        );
+        let (st, _, _) = send_from(
+            s,
+            Some("127.0.0.4"),
+            "POST",
+            session,
+            &[("x-forwarded-for", "203.0.113.66")],
+            login("giamsat.caolanh", "mật-khẩu-1022"),
+        )
+        .await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(
             last_login_remote(store).await.as_deref(),
@@ -378,13 +525,48 @@ mod cases {
         config.http.trusted_proxies = vec!["127.0.0.1/32".into()];
         let proxied = AppState::new(store.clone(), Arc::new(config), "test".into());
         for _ in 0..3 {
-            send_from(&proxied, Some("127.0.0.1"), "POST", session, &[("x-forwarded-for", "203.0.113.7")], login("xem", "sai")).await;
+            send_from(
+                &proxied,
+                Some("127.0.0.1"),
+                "POST",
+                session,
+                &[("x-forwarded-for", "203.0.113.7")],
+                login("xem", "sai"),
+            )
+            .await;
         }
-        let (st, _, _) = send_from(&proxied, Some("127.0.0.1"), "POST", session, &[("x-forwarded-for", "203.0.113.7")], login("xem", "mật-khẩu-1022")).await;
-        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "the client behind the proxy is locked");
-        let (st, _, _) = send_from(&proxied, Some("127.0.0.1"), "POST", session, &[("x-forwarded-for", "203.0.113.8")], login("xem", "mật-khẩu-1022")).await;
-        assert_eq!(st, StatusCode::OK, "another client behind the same proxy is not");
-        assert_eq!(last_login_remote(store).await.as_deref(), Some("203.0.113.8"));
+        let (st, _, _) = send_from(
+            &proxied,
+            Some("127.0.0.1"),
+            "POST",
+            session,
+            &[("x-forwarded-for", "203.0.113.7")],
+            login("xem", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the client behind the proxy is locked"
+        );
+        let (st, _, _) = send_from(
+            &proxied,
+            Some("127.0.0.1"),
+            "POST",
+            session,
+            &[("x-forwarded-for", "203.0.113.8")],
+            login("xem", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "another client behind the same proxy is not"
+        );
+        assert_eq!(
+            last_login_remote(store).await.as_deref(),
+            Some("203.0.113.8")
+        );
     }
 
     /// Issue 9, item 19: NUL anywhere in JSON, form or query input is a 400
@@ -394,16 +576,28 @@ mod cases {
         let admin = bearer(&w.admin);
         let check = |st: StatusCode, h: &axum::http::HeaderMap, body: &Value, what: &str| {
             assert_eq!(st, StatusCode::BAD_REQUEST, "{what}: {body}");
-            assert_eq!(h[header::CONTENT_TYPE], "application/problem+json", "{what}");
+            assert_eq!(
+                h[header::CONTENT_TYPE],
+                "application/problem+json",
+                "{what}"
+            );
             let detail = body["detail"].as_str().unwrap();
             assert!(detail.contains("NUL"), "{what}: {detail}");
             for db in ["0x00", "UTF8", "invalid byte", "sqlx", "database"] {
                 assert!(!detail.contains(db), "{what}: {detail}");
             }
         };
-        let (st, h, body) = send(&w, "POST", "/api/v1/session", &[], login("admin\u{0}", "x")).await;
+        let (st, h, body) =
+            send(&w, "POST", "/api/v1/session", &[], login("admin\u{0}", "x")).await;
         check(st, &h, &body, "login username");
-        let (st, h, body) = send(&w, "POST", "/api/v1/session", &[], login("admin", "mật\u{0}khẩu")).await;
+        let (st, h, body) = send(
+            &w,
+            "POST",
+            "/api/v1/session",
+            &[],
+            login("admin", "mật\u{0}khẩu"),
+        )
+        .await;
         check(st, &h, &body, "login password");
         let units_before = store.units().await.unwrap().len();
         let (st, h, body) = send(
@@ -415,10 +609,28 @@ mod cases {
         )
         .await;
         check(st, &h, &body, "JSON body");
-        assert_eq!(store.units().await.unwrap().len(), units_before, "nothing written");
-        let (st, h, body) = send(&w, "GET", "/api/v1/calls?unit=tp%00", &[("authorization", &admin)], None).await;
+        assert_eq!(
+            store.units().await.unwrap().len(),
+            units_before,
+            "nothing written"
+        );
+        let (st, h, body) = send(
+            &w,
+            "GET",
+            "/api/v1/calls?unit=tp%00",
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
         check(st, &h, &body, "query");
-        let (st, h, body) = send(&w, "GET", "/api/v1/calls/x%00y", &[("authorization", &admin)], None).await;
+        let (st, h, body) = send(
+            &w,
+            "GET",
+            "/api/v1/calls/x%00y",
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
         check(st, &h, &body, "path");
         let req = Request::post("/dang-nhap")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -427,7 +639,14 @@ mod cases {
         let resp = app(w.state.clone()).oneshot(req).await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "login form");
         // Legitimate input still works during all this.
-        let (st, _, _) = send(&w, "POST", "/api/v1/session", &[], login("admin", "mật-khẩu-1022")).await;
+        let (st, _, _) = send(
+            &w,
+            "POST",
+            "/api/v1/session",
+            &[],
+            login("admin", "mật-khẩu-1022"),
+        )
+        .await;
         assert_eq!(st, StatusCode::OK);
     }
 

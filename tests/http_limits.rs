@@ -16,7 +16,13 @@ use tokio_util::sync::CancellationToken;
 
 /// Slow connections, spread over these source addresses.
 const SLOW: usize = 2_000;
-const SOURCES: [&str; 5] = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"];
+const SOURCES: [&str; 5] = [
+    "127.0.0.2",
+    "127.0.0.3",
+    "127.0.0.4",
+    "127.0.0.5",
+    "127.0.0.6",
+];
 const HEADER_TIMEOUT_S: u64 = 10;
 
 /// Each slow connection and its server side take a descriptor in this process.
@@ -118,7 +124,9 @@ async fn slow_connections_are_closed_and_logins_still_work() {
     let opened = Instant::now();
     let mut slow = Vec::with_capacity(SLOW);
     for i in 0..SLOW {
-        let conn = connect_from(SOURCES[i % SOURCES.len()], addr).await.unwrap();
+        let conn = connect_from(SOURCES[i % SOURCES.len()], addr)
+            .await
+            .unwrap();
         slow.push(tokio::spawn(drip(
             conn,
             Duration::from_secs(2),
@@ -144,7 +152,10 @@ async fn slow_connections_are_closed_and_logins_still_work() {
     let t = Instant::now();
     assert_eq!(request(addr, &raw).await, 200);
     let login_time = t.elapsed();
-    assert!(login_time < Duration::from_secs(5), "login took {login_time:?}");
+    assert!(
+        login_time < Duration::from_secs(5),
+        "login took {login_time:?}"
+    );
     let still_open = slow.iter().filter(|h| !h.is_finished()).count();
     assert!(
         still_open > SLOW * 9 / 10,

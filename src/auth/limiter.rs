@@ -335,7 +335,11 @@ mod tests {
         let long = "x".repeat(1 << 20);
         for i in 0..100u32 {
             let addr = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-            l.failed(&format!("{long}{i}"), addr, t0 + Duration::from_millis(u64::from(i)));
+            l.failed(
+                &format!("{long}{i}"),
+                addr,
+                t0 + Duration::from_millis(u64::from(i)),
+            );
         }
         let (pairs, addrs) = l.entries();
         assert!(pairs <= 4 && addrs <= 4, "{pairs} {addrs}");

@@ -110,7 +110,10 @@ mod tests {
             client_ip(Some(ip("127.0.0.2")), &h, &trusted),
             Some(ip("127.0.0.2"))
         );
-        assert_eq!(client_ip(Some(ip("127.0.0.2")), &h, &[]), Some(ip("127.0.0.2")));
+        assert_eq!(
+            client_ip(Some(ip("127.0.0.2")), &h, &[]),
+            Some(ip("127.0.0.2"))
+        );
         assert_eq!(client_ip(None, &h, &trusted), None);
     }
 
@@ -138,7 +141,11 @@ mod tests {
             "a malformed list falls back on the proxy"
         );
         assert_eq!(
-            client_ip(Some(ip("::ffff:127.0.0.1")), &headers(&["203.0.113.9"]), &trusted),
+            client_ip(
+                Some(ip("::ffff:127.0.0.1")),
+                &headers(&["203.0.113.9"]),
+                &trusted
+            ),
             Some(ip("203.0.113.9")),
             "IPv4-mapped peers match IPv4 networks"
         );

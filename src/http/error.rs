@@ -141,7 +141,11 @@ mod tests {
 
     #[test]
     fn database_text_never_reaches_the_client() {
-        let driver = || sqlx::Error::Protocol("invalid byte sequence for encoding \"UTF8\": 0x00 in users".into());
+        let driver = || {
+            sqlx::Error::Protocol(
+                "invalid byte sequence for encoding \"UTF8\": 0x00 in users".into(),
+            )
+        };
         for e in [
             ApiError::Store(StoreError::Query {
                 op: "user_for_login",
@@ -153,7 +157,10 @@ mod tests {
             }),
         ] {
             let detail = e.public_detail();
-            assert!(!detail.contains("0x00") && !detail.contains("users"), "{detail}");
+            assert!(
+                !detail.contains("0x00") && !detail.contains("users"),
+                "{detail}"
+            );
         }
     }
 }

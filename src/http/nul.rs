@@ -76,7 +76,12 @@ fn body_kind(req: &Request) -> BodyKind {
     else {
         return BodyKind::Other;
     };
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime == "application/x-www-form-urlencoded" {
         BodyKind::Form
     } else if mime == "application/json" || mime.ends_with("+json") {

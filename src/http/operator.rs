@@ -107,7 +107,10 @@ fn latest(history: Vec<AnswerRecord>) -> BTreeMap<String, Option<String>> {
 fn latest_records(history: &[AnswerRecord]) -> BTreeMap<&str, &AnswerRecord> {
     let mut by_key: BTreeMap<&str, &AnswerRecord> = BTreeMap::new();
     for a in history {
-        if by_key.get(a.key.as_str()).is_none_or(|b| a.revision > b.revision) {
+        if by_key
+            .get(a.key.as_str())
+            .is_none_or(|b| a.revision > b.revision)
+        {
             by_key.insert(&a.key, a);
         }
     }
@@ -266,9 +269,9 @@ pub async fn post_answers(
     let values: Vec<(String, String)> = values
         .into_iter()
         .filter(|(key, value)| {
-            !before
+            before
                 .get(key)
-                .is_some_and(|v| v.as_deref() == Some(value.as_str()))
+                .is_none_or(|v| v.as_deref() != Some(value.as_str()))
         })
         .collect();
     // All or nothing: refuse before writing anything.

@@ -120,7 +120,10 @@ struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.table.lock().expect("connection table").release(self.ip);
+        self.table
+            .lock()
+            .expect("connection table")
+            .release(self.ip);
     }
 }
 
@@ -171,7 +174,9 @@ pub async fn run(
                 req
             });
         let stop = stop.clone();
-        tokio::spawn(serve_connection(stream, peer, service, limits, stop, admitted));
+        tokio::spawn(serve_connection(
+            stream, peer, service, limits, stop, admitted,
+        ));
     }
     // Connections leave the table as they end (graceful shutdown has begun).
     let deadline = tokio::time::Instant::now() + grace;

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::error::is_local_path;
 use super::{PageError, Viewer, render};
 use crate::auth::hash_secret;
-use crate::http::client_addr::ClientAddr;
 use crate::http::auth::{Login, SESSION_COOKIE, cookie, session_cookie};
+use crate::http::client_addr::ClientAddr;
 use crate::http::{ApiError, AppState, web_redirect};
 
 #[derive(Debug, Default, Deserialize)]

@@ -369,19 +369,32 @@ async fn answers_are_checked_whole_and_written_by_the_calls_operator_only() {
         assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
         assert!(v["detail"].as_str().unwrap().contains("reason"), "{v}");
     }
-    assert_eq!(d.history().await.len(), held, "nothing written without a reason");
+    assert_eq!(
+        d.history().await.len(),
+        held,
+        "nothing written without a reason"
+    );
     let (st, _) = d
         .send(
             "gs_d1",
             "POST",
             &uri,
-            Some(json!({ "answers": { "q4": "8" }, "reason": "khách xác nhận lại qua điện thoại" })),
+            Some(
+                json!({ "answers": { "q4": "8" }, "reason": "khách xác nhận lại qua điện thoại" }),
+            ),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED);
     let h = d.history().await;
-    let q4 = h.iter().filter(|a| a.key == "q4").max_by_key(|a| a.revision).unwrap();
-    assert_eq!(q4.change_reason.as_deref(), Some("khách xác nhận lại qua điện thoại"));
+    let q4 = h
+        .iter()
+        .filter(|a| a.key == "q4")
+        .max_by_key(|a| a.revision)
+        .unwrap();
+    assert_eq!(
+        q4.change_reason.as_deref(),
+        Some("khách xác nhận lại qua điện thoại")
+    );
     let (_, log) = d.send("op1", "GET", "/api/v1/operator/me", None).await;
     assert_eq!(log["call"]["answers"]["q4"], "8");
 }
@@ -412,7 +425,11 @@ async fn a_clip_answer_is_never_overwritten_by_text() {
     let reason = "khách muốn ghi lại bằng chữ";
     let uri = format!("/api/v1/responses/{}/answers", d.response);
     for (user, uri, body) in [
-        ("op1", uri.clone(), json!({ "answers": { "q3": "Chờ lâu" } })),
+        (
+            "op1",
+            uri.clone(),
+            json!({ "answers": { "q3": "Chờ lâu" } }),
+        ),
         (
             "gs_d1",
             uri.clone(),
@@ -430,7 +447,11 @@ async fn a_clip_answer_is_never_overwritten_by_text() {
     }
     let h = d.history().await;
     assert_eq!(h.len(), held, "nothing written, not even q4");
-    let q3 = h.iter().filter(|a| a.key == "q3").max_by_key(|a| a.revision).unwrap();
+    let q3 = h
+        .iter()
+        .filter(|a| a.key == "q3")
+        .max_by_key(|a| a.revision)
+        .unwrap();
     assert_eq!(q3.kind, AnswerKind::Clip, "the clip stays");
 }
 
