@@ -569,6 +569,36 @@ mod cases {
         );
     }
 
+    /// Issue 9, item 13: after logging in on the page, only a same-site path
+    /// is followed; every open-redirect vector lands on the dashboard.
+    pub async fn login_redirects_stay_on_the_site(store: &Store, _url: &str) {
+        let w = world(store).await;
+        let cases = [
+            (
+                "%2Fcuoc-goi%3Funit%3Dtp-cao-lanh",
+                "/cuoc-goi?unit=tp-cao-lanh",
+            ),
+            ("%2F%09%2Fevil.example", "/"),
+            ("%2F%2Fevil.example", "/"),
+            ("%2F%5Cevil.example", "/"),
+            ("%5C%5Cevil.example", "/"),
+            ("https%3A%2F%2Fevil.example", "/"),
+            ("%2F%0D%0A%2Fevil.example", "/"),
+            ("%09%2F%2Fevil.example", "/"),
+        ];
+        for (next, want) in cases {
+            let req = Request::post("/dang-nhap")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!(
+                    "username=xem&password=m%E1%BA%ADt-kh%E1%BA%A9u-1022&next={next}"
+                )))
+                .unwrap();
+            let resp = app(w.state.clone()).oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{next}");
+            assert_eq!(resp.headers()[header::LOCATION], want, "{next}");
+        }
+    }
+
     /// Issue 9, item 19: NUL anywhere in JSON, form or query input is a 400
     /// in Vietnamese, with no database text, on both backends; nothing written.
     pub async fn nul_bytes_are_refused_at_the_edge(store: &Store, _url: &str) {
@@ -1173,6 +1203,7 @@ both_backends!(
     campaigns_are_unit_scoped,
     login_limiter_uses_the_peer_address,
     nul_bytes_are_refused_at_the_edge,
+    login_redirects_stay_on_the_site,
     live_view_streams_calls_in_scope,
     credentials_and_roles,
     district_scope,
