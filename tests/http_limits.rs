@@ -187,3 +187,56 @@ async fn slow_connections_are_closed_and_logins_still_work() {
     stop.cancel();
     server.await.unwrap().unwrap();
 }
+
+/// A body trickled in after a quick head is cut off by the request timeout
+/// (408, problem+json), so it holds no handler; the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_gets_408() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("carecall.db").display());
+    let store = carecall::store::Store::connect(&url).await.unwrap();
+    let mut config = Config::default();
+    config.http.request_timeout_s = 2;
+    let state = AppState::new(store, Arc::new(config), "test".into());
+    let stop = CancellationToken::new();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn({
+        let stop = stop.clone();
+        async move { serve(state, "127.0.0.1:0", stop, tx).await }
+    });
+    let addr = rx.await.unwrap();
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        b"POST /api/v1/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 64\r\n\r\n{\"user",
+    )
+    .await
+    .unwrap();
+    let t = Instant::now();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    if out.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "answered within 30 s");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    let health = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_eq!(request(addr, health).await, 200);
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
