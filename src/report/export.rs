@@ -7,7 +7,7 @@
 //!
 //! Text comes from citizens (spoken complaints typed up, dossier data) and
 //! from unit names anyone with data rights can edit, so a cell may begin
-//! with `=`, `+`, `-`, `@`, a tab or a carriage return, which a spreadsheet
+//! with `=`, `+`, `-`, `@`, a tab, a carriage return or a line feed, which a spreadsheet
 //! opening the CSV runs as a formula (`=HYPERLINK(...)`, DDE). Per the OWASP
 //! CSV Injection guidance such text cells are prefixed with `'`, which the
 //! spreadsheet shows as text; quoting is the csv crate's (RFC 4180). In XLSX a
@@ -55,8 +55,9 @@ impl Cell {
     }
 }
 
-/// Characters that make a spreadsheet read a cell as a formula (OWASP).
-const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// Characters that make a spreadsheet read a cell as a formula (OWASP CSV
+/// Injection: `=`, `+`, `-`, `@`, tab, CR; line feed since its 2025 edit).
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\n'];
 
 /// A text cell for CSV: prefixed with `'` when it would start a formula.
 pub fn csv_text(s: &str) -> String {
@@ -306,6 +307,7 @@ mod tests {
             "@SUM(A1:A9)",
             "\t=1",
             "\r=1",
+            "\n=1",
         ] {
             assert_eq!(csv_text(evil), format!("'{evil}"), "{evil:?}");
         }
