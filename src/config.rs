@@ -169,8 +169,66 @@ pub struct HttpConfig {
     pub session_hours: u32,
     /// Failed logins per username or client address before a lockout.
     pub login_max_failures: u32,
-    /// Length of that lockout, and the window the failures are counted in.
+    /// Length of the first lockout, and the window the failures are counted
+    /// in; each further lockout of the same (user, address) pair doubles, up
+    /// to 64 times this.
     pub login_lockout_s: u64,
+    /// Failed logins from one client address (any usernames) before that
+    /// address is locked out: a password-spraying client is stopped without
+    /// locking its victims out of their own addresses.
+    pub login_max_failures_per_addr: u32,
+    /// Reverse proxies (`"127.0.0.1/32"`, `"10.0.0.0/8"`, `"::1/128"`) whose
+    /// `X-Forwarded-For` is believed. From any other peer the header is
+    /// ignored and the socket's address is the client's. Empty: no proxy.
+    pub trusted_proxies: Vec<String>,
+    /// A connection must send a whole request head within this many seconds
+    /// of opening, or of finishing its previous request (the keep-alive idle
+    /// limit); otherwise it is closed (slowloris).
+    pub header_read_timeout_s: u64,
+    /// A request (reading its body and computing the answer) must be done
+    /// within this many seconds, or it is answered 408; streamed answers
+    /// (recordings, live events, WebSockets) are not cut once they started.
+    pub request_timeout_s: u64,
+    /// Open HTTP connections at most, all clients together; more are closed
+    /// on accept.
+    pub max_connections: usize,
+    /// Open HTTP connections at most from one client address (the socket's).
+    pub max_connections_per_ip: usize,
+}
+
+impl HttpConfig {
+    /// The trusted proxies as networks; a malformed entry is an error naming it.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "http.trusted_proxies: {p:?} is not an address or a network like \"127.0.0.1/32\""
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.trusted_proxy_nets()?;
+        if self.header_read_timeout_s == 0
+            || self.request_timeout_s == 0
+            || self.max_connections == 0
+            || self.max_connections_per_ip == 0
+        {
+            return Err(ConfigError::Invalid(
+                "http.header_read_timeout_s, request_timeout_s, max_connections and \
+                 max_connections_per_ip must be > 0"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -381,6 +439,12 @@ impl Default for Config {
                 session_hours: 12,
                 login_max_failures: 5,
                 login_lockout_s: 900,
+                login_max_failures_per_addr: 50,
+                trusted_proxies: Vec::new(),
+                header_read_timeout_s: 10,
+                request_timeout_s: 120,
+                max_connections: 4096,
+                max_connections_per_ip: 256,
             },
             ivr: IvrConfig::default(),
             dialer: DialerConfig::default(),
@@ -488,6 +552,7 @@ impl Config {
                 "sip.tcp_max_connections, tcp_max_per_source, tcp_first_request_secs and tcp_idle_secs must be > 0".into(),
             ));
         }
+        self.http.validate()?;
         if self.trunk.ring_timeout_secs == 0 {
             return Err(ConfigError::Invalid(
                 "trunk.ring_timeout_secs must be > 0".into(),

@@ -159,7 +159,24 @@ async fn send(
     auth: &[(&str, &str)],
     body: Option<Value>,
 ) -> (StatusCode, axum::http::HeaderMap, Value) {
+    send_from(&w.state, None, method, uri, auth, body).await
+}
+
+/// One request as if it came through a socket from `peer` (the server puts
+/// the peer in the request's extensions the same way).
+async fn send_from(
+    state: &AppState,
+    peer: Option<&str>,
+    method: &str,
+    uri: &str,
+    auth: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let mut req = Request::builder().method(method).uri(uri);
+    if let Some(peer) = peer {
+        let addr: std::net::SocketAddr = format!("{peer}:40000").parse().unwrap();
+        req = req.extension(axum::extract::ConnectInfo(addr));
+    }
     for (k, v) in auth {
         req = req.header(*k, *v);
     }
@@ -170,7 +187,7 @@ async fn send(
         }
         None => Body::empty(),
     };
-    let resp = app(w.state.clone())
+    let resp = app(state.clone())
         .oneshot(req.body(body).unwrap())
         .await
         .unwrap();
@@ -218,8 +235,450 @@ async fn first_live_event(w: &World, token: &str) -> String {
     String::from_utf8(chunk.to_vec()).unwrap()
 }
 
+/// A campaign spec over `units` for the last days (the seeded dossiers).
+fn campaign_spec(name: &str, units: &[&str]) -> Value {
+    let from = (Utc::now() - Duration::days(5)).date_naive();
+    let to = (Utc::now() + Duration::days(1)).date_naive();
+    json!({ "name": name, "period_from": from, "period_to": to, "size": 5, "units": units })
+}
+
+/// The audit log's `remote` of the latest login.
+async fn last_login_remote(store: &Store) -> Option<String> {
+    store
+        .audit_entries(&AuditQuery {
+            action_prefix: Some("session.login".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .and_then(|e| e.remote)
+}
+
+fn login(user: &str, password: &str) -> Option<Value> {
+    Some(json!({ "username": user, "password": password }))
+}
+
 mod cases {
     use super::*;
+
+    /// Issue 9, item 7: a Cao Lãnh supervisor neither sees nor runs a Sa Đéc
+    /// campaign (404, as for calls), nor creates one; their own work goes on.
+    pub async fn campaigns_are_unit_scoped(store: &Store, _url: &str) {
+        let w = world(store).await;
+        let admin = bearer(&w.admin);
+        let sup = bearer(&w.district);
+        let create = |token: String, spec: Value| {
+            let w = &w;
+            async move {
+                send(
+                    w,
+                    "POST",
+                    "/api/v1/campaigns",
+                    &[("authorization", &token)],
+                    Some(spec),
+                )
+                .await
+            }
+        };
+        let (st, _, other) = create(admin.clone(), campaign_spec("Sa Đéc 11", &[OTHER])).await;
+        assert_eq!(st, StatusCode::CREATED, "{other}");
+        let other = other["id"].as_str().unwrap().to_string();
+        let (st, _, province) = create(admin.clone(), campaign_spec("Toàn tỉnh", &[])).await;
+        assert_eq!(st, StatusCode::CREATED, "{province}");
+        let province = province["id"].as_str().unwrap().to_string();
+
+        // Creating: only units inside the supervisor's own.
+        let (st, _, e) = create(sup.clone(), campaign_spec("Lấn sân", &[OTHER])).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+        let (st, _, e) = create(sup.clone(), campaign_spec("Lẫn", &["tp-cao-lanh", OTHER])).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "one unit outside is enough: {e}");
+        let (st, _, e) = create(sup.clone(), campaign_spec("Cả tỉnh", &[])).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "the whole province: {e}");
+        let mut quota = campaign_spec("Hạn mức", &["tp-cao-lanh"]);
+        quota["quotas"] = json!([{ "unit_code": OTHER, "min_count": 1, "min_share": 0.1 }]);
+        let (st, _, e) = create(sup.clone(), quota).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "a quota outside: {e}");
+        let (st, _, own) = create(sup.clone(), campaign_spec("Cao Lãnh 11", &[OWN])).await;
+        assert_eq!(st, StatusCode::CREATED, "{own}");
+        let own = own["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            store.campaigns().await.unwrap().len(),
+            3,
+            "refused creations wrote nothing"
+        );
+
+        // Listing and reading.
+        let (st, _, list) = send(
+            &w,
+            "GET",
+            "/api/v1/campaigns",
+            &[("authorization", &sup)],
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        let ids: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [own.as_str()]);
+        let (_, _, all) = send(
+            &w,
+            "GET",
+            "/api/v1/campaigns",
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
+        assert_eq!(all.as_array().unwrap().len(), 3, "the province sees all");
+        for id in [&other, &province] {
+            let (st, _, _) = send(
+                &w,
+                "GET",
+                &format!("/api/v1/campaigns/{id}"),
+                &[("authorization", &sup)],
+                None,
+            )
+            .await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "read {id}");
+            let (st, _, _) = send(
+                &w,
+                "GET",
+                &format!("/chien-dich/{id}"),
+                &[("authorization", &sup)],
+                None,
+            )
+            .await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "page {id}");
+        }
+        let (st, _, _) = send(
+            &w,
+            "GET",
+            &format!("/api/v1/campaigns/{own}"),
+            &[("authorization", &sup)],
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+
+        // Every action on the other unit's campaign: not found, nothing changes.
+        let (st, _, _) = send(
+            &w,
+            "POST",
+            &format!("/api/v1/campaigns/{other}/start"),
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        for action in ["pause", "stop", "resume", "start"] {
+            let (st, _, _) = send(
+                &w,
+                "POST",
+                &format!("/api/v1/campaigns/{other}/{action}"),
+                &[("authorization", &sup)],
+                None,
+            )
+            .await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{action}");
+        }
+        let status = |id: String| async move {
+            store
+                .campaign(&carecall::store::CampaignId(id))
+                .await
+                .unwrap()
+                .unwrap()
+                .status
+                .to_string()
+        };
+        assert_eq!(status(other.clone()).await, "running", "still running");
+        let (st, _, _) = send(
+            &w,
+            "POST",
+            &format!("/api/v1/campaigns/{own}/start"),
+            &[("authorization", &sup)],
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "own campaigns still run");
+        assert_eq!(status(own.clone()).await, "running");
+    }
+
+    /// Issue 9, item 8: the limiter keys on the socket's peer; forwarding
+    /// headers count only from a configured proxy.
+    pub async fn login_limiter_uses_the_peer_address(store: &Store, _url: &str) {
+        let w = world(store).await; // lockout after 3 failures of a (user, address)
+        let s = &w.state;
+        let session = "/api/v1/session";
+        for _ in 0..5 {
+            let (st, _, _) = send_from(
+                s,
+                Some("127.0.0.2"),
+                "POST",
+                session,
+                &[],
+                login("admin", "sai"),
+            )
+            .await;
+            assert!(
+                st == StatusCode::UNAUTHORIZED || st == StatusCode::TOO_MANY_REQUESTS,
+                "{st}"
+            );
+        }
+        let (st, h, _) = send_from(
+            s,
+            Some("127.0.0.2"),
+            "POST",
+            session,
+            &[],
+            login("admin", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the guesser's address waits"
+        );
+        assert!(
+            h[header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > 0
+        );
+        let (st, _, _) = send_from(
+            s,
+            Some("127.0.0.1"),
+            "POST",
+            session,
+            &[],
+            login("admin", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "admin at their own desk is not locked out"
+        );
+        assert_eq!(last_login_remote(store).await.as_deref(), Some("127.0.0.1"));
+        let (st, _, _) = send_from(
+            s,
+            Some("127.0.0.2"),
+            "POST",
+            session,
+            &[],
+            login("xem", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "other users are not locked out, even there"
+        );
+
+        // A rotating X-Forwarded-For from an untrusted peer changes nothing.
+        let mut refused = 0;
+        for i in 0..6 {
+            let xff = format!("198.51.100.{i}");
+            let (st, _, _) = send_from(
+                s,
+                Some("127.0.0.3"),
+                "POST",
+                session,
+                &[("x-forwarded-for", &xff)],
+                login("giamsat.caolanh", "sai"),
+            )
+            .await;
+            if st == StatusCode::TOO_MANY_REQUESTS {
+                refused += 1;
+            }
+        }
+        assert_eq!(
+            refused, 3,
+            "locked after the third failure despite new headers"
+        );
+        let (st, _, _) = send_from(
+            s,
+            Some("127.0.0.4"),
+            "POST",
+            session,
+            &[("x-forwarded-for", "203.0.113.66")],
+            login("giamsat.caolanh", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(
+            last_login_remote(store).await.as_deref(),
+            Some("127.0.0.4"),
+            "a forged address does not reach the audit log"
+        );
+
+        // Behind a configured proxy the forwarded address is the client's.
+        let mut config = Config::default();
+        config.http.login_max_failures = 3;
+        config.http.trusted_proxies = vec!["127.0.0.1/32".into()];
+        let proxied = AppState::new(store.clone(), Arc::new(config), "test".into());
+        for _ in 0..3 {
+            send_from(
+                &proxied,
+                Some("127.0.0.1"),
+                "POST",
+                session,
+                &[("x-forwarded-for", "203.0.113.7")],
+                login("xem", "sai"),
+            )
+            .await;
+        }
+        let (st, _, _) = send_from(
+            &proxied,
+            Some("127.0.0.1"),
+            "POST",
+            session,
+            &[("x-forwarded-for", "203.0.113.7")],
+            login("xem", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the client behind the proxy is locked"
+        );
+        let (st, _, _) = send_from(
+            &proxied,
+            Some("127.0.0.1"),
+            "POST",
+            session,
+            &[("x-forwarded-for", "203.0.113.8")],
+            login("xem", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "another client behind the same proxy is not"
+        );
+        assert_eq!(
+            last_login_remote(store).await.as_deref(),
+            Some("203.0.113.8")
+        );
+    }
+
+    /// Issue 9, item 13: after logging in on the page, only a same-site path
+    /// is followed; every open-redirect vector lands on the dashboard.
+    pub async fn login_redirects_stay_on_the_site(store: &Store, _url: &str) {
+        let w = world(store).await;
+        let cases = [
+            (
+                "%2Fcuoc-goi%3Funit%3Dtp-cao-lanh",
+                "/cuoc-goi?unit=tp-cao-lanh",
+            ),
+            ("%2F%09%2Fevil.example", "/"),
+            ("%2F%2Fevil.example", "/"),
+            ("%2F%5Cevil.example", "/"),
+            ("%5C%5Cevil.example", "/"),
+            ("https%3A%2F%2Fevil.example", "/"),
+            ("%2F%0D%0A%2Fevil.example", "/"),
+            ("%09%2F%2Fevil.example", "/"),
+        ];
+        for (next, want) in cases {
+            let req = Request::post("/dang-nhap")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!(
+                    "username=xem&password=m%E1%BA%ADt-kh%E1%BA%A9u-1022&next={next}"
+                )))
+                .unwrap();
+            let resp = app(w.state.clone()).oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{next}");
+            assert_eq!(resp.headers()[header::LOCATION], want, "{next}");
+        }
+    }
+
+    /// Issue 9, item 19: NUL anywhere in JSON, form or query input is a 400
+    /// in Vietnamese, with no database text, on both backends; nothing written.
+    pub async fn nul_bytes_are_refused_at_the_edge(store: &Store, _url: &str) {
+        let w = world(store).await;
+        let admin = bearer(&w.admin);
+        let check = |st: StatusCode, h: &axum::http::HeaderMap, body: &Value, what: &str| {
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{what}: {body}");
+            assert_eq!(
+                h[header::CONTENT_TYPE],
+                "application/problem+json",
+                "{what}"
+            );
+            let detail = body["detail"].as_str().unwrap();
+            assert!(detail.contains("NUL"), "{what}: {detail}");
+            for db in ["0x00", "UTF8", "invalid byte", "sqlx", "database"] {
+                assert!(!detail.contains(db), "{what}: {detail}");
+            }
+        };
+        let (st, h, body) =
+            send(&w, "POST", "/api/v1/session", &[], login("admin\u{0}", "x")).await;
+        check(st, &h, &body, "login username");
+        let (st, h, body) = send(
+            &w,
+            "POST",
+            "/api/v1/session",
+            &[],
+            login("admin", "mật\u{0}khẩu"),
+        )
+        .await;
+        check(st, &h, &body, "login password");
+        let units_before = store.units().await.unwrap().len();
+        let (st, h, body) = send(
+            &w,
+            "POST",
+            "/api/v1/units",
+            &[("authorization", &admin)],
+            Some(json!([{ "code": "x\u{0}y", "name": "Xã NUL", "level": "commune", "parent_code": null }])),
+        )
+        .await;
+        check(st, &h, &body, "JSON body");
+        assert_eq!(
+            store.units().await.unwrap().len(),
+            units_before,
+            "nothing written"
+        );
+        let (st, h, body) = send(
+            &w,
+            "GET",
+            "/api/v1/calls?unit=tp%00",
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
+        check(st, &h, &body, "query");
+        let (st, h, body) = send(
+            &w,
+            "GET",
+            "/api/v1/calls/x%00y",
+            &[("authorization", &admin)],
+            None,
+        )
+        .await;
+        check(st, &h, &body, "path");
+        let req = Request::post("/dang-nhap")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("username=admin%00&password=x"))
+            .unwrap();
+        let resp = app(w.state.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "login form");
+        // Legitimate input still works during all this.
+        let (st, _, _) = send(
+            &w,
+            "POST",
+            "/api/v1/session",
+            &[],
+            login("admin", "mật-khẩu-1022"),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+    }
 
     /// A call in progress shows up in the live stream of users who may see it.
     pub async fn live_view_streams_calls_in_scope(store: &Store, _url: &str) {
@@ -741,6 +1200,10 @@ mod cases {
 }
 
 both_backends!(
+    campaigns_are_unit_scoped,
+    login_limiter_uses_the_peer_address,
+    nul_bytes_are_refused_at_the_edge,
+    login_redirects_stay_on_the_site,
     live_view_streams_calls_in_scope,
     credentials_and_roles,
     district_scope,

@@ -82,6 +82,17 @@ impl CampaignSpec {
     }
 }
 
+impl CampaignSpec {
+    /// Every unit the spec names (sampled units and quota units): what must
+    /// lie inside the creator's unit scope.
+    pub fn named_units(&self) -> impl Iterator<Item = &str> {
+        self.units
+            .iter()
+            .map(String::as_str)
+            .chain(self.quotas.iter().map(|q| q.unit_code.as_str()))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
     #[error("invalid campaign: {0}")]
@@ -167,6 +178,8 @@ pub async fn create(
             rank: rank as i64,
         })
         .collect();
+    // The campaign's unit scope (who may see and run it), before its targets.
+    store.set_campaign_units(&id, &spec.units).await?;
     store.add_targets(&id, &targets).await?;
     Ok(Created {
         id,

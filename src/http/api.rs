@@ -74,7 +74,10 @@ pub async fn import_dossiers(
         .collect();
     let report = intake::import_rows(&store, numbered, &resolve)
         .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        .map_err(|e| {
+            tracing::warn!(error = %e, "dossier import failed");
+            ApiError::Unavailable(super::error::DATABASE_TROUBLE.into())
+        })?;
     let counts = json!({
         "total": report.total, "inserted": report.inserted, "updated": report.updated,
         "unchanged": report.unchanged, "refused": report.errors.len(),
@@ -83,9 +86,52 @@ pub async fn import_dossiers(
     Ok(Json(report))
 }
 
+/// The campaigns of the user's scope (a campaign is in it when every unit it
+/// samples is).
 pub async fn campaigns(p: Principal, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     p.require(Permission::ReadResults)?;
-    Ok(Json(json!(s.store.campaigns().await?)))
+    let scope = p.scope.unit_codes();
+    Ok(Json(json!(s.store.campaigns_in(scope.as_deref()).await?)))
+}
+
+/// The campaign, if it is in the user's scope; "not found" otherwise, so
+/// that other units' campaigns are not confirmed to exist.
+async fn scoped_campaign(
+    p: &Principal,
+    s: &AppState,
+    id: &CampaignId,
+) -> ApiResult<crate::store::CampaignRecord> {
+    let scope = p.scope.unit_codes();
+    s.store
+        .campaign_in(id, scope.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no campaign {id}")))
+}
+
+/// A user with a unit creates campaigns of units inside it only: naming
+/// none would sample the whole province.
+fn require_spec_in_scope(p: &Principal, spec: &CampaignSpec) -> ApiResult<()> {
+    if p.scope == crate::auth::Scope::Province {
+        return Ok(());
+    }
+    if spec.units.is_empty() {
+        return Err(ApiError::BadRequest(
+            "units: name the units to sample (your account may not sample the whole province)"
+                .into(),
+        ));
+    }
+    let outside: Vec<&str> = spec
+        .named_units()
+        .filter(|u| !p.scope.allows(Some(u)))
+        .collect();
+    if outside.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "units outside your unit's scope: {}",
+            outside.join(", ")
+        )))
+    }
 }
 
 pub async fn create_campaign(
@@ -94,6 +140,7 @@ pub async fn create_campaign(
     JsonBody(spec): JsonBody<CampaignSpec>,
 ) -> ApiResult<(StatusCode, Json<create::Created>)> {
     p.require(Permission::ManageCampaigns)?;
+    require_spec_in_scope(&p, &spec)?;
     let detail = json!(spec);
     match create::create(&s.store, spec, chrono::Utc::now()).await {
         Ok(created) => {
@@ -119,11 +166,7 @@ pub async fn campaign(
 ) -> ApiResult<Json<Value>> {
     p.require(Permission::ReadResults)?;
     let id = CampaignId(id);
-    let record = s
-        .store
-        .campaign(&id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no campaign {id}")))?;
+    let record = scoped_campaign(&p, &s, &id).await?;
     let progress = s.store.campaign_progress(&id).await?;
     let policy =
         CampaignPolicy::from_record(&record).map_err(|e| ApiError::Conflict(e.to_string()))?;
@@ -162,6 +205,7 @@ pub async fn campaign_action(
         other => return Err(ApiError::NotFound(format!("no campaign action {other:?}"))),
     };
     let id = CampaignId(id);
+    scoped_campaign(&p, &s, &id).await?;
     s.store.set_campaign_status(&id, status).await?;
     p.audit(&s, &format!("campaign.{action}"), Some(id.as_str()), None)
         .await?;

@@ -7,6 +7,7 @@
 //! form field for the pages (checked by [`csrf_guard`]). Bearer tokens are
 //! never sent implicitly and need no CSRF token.
 
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::client_addr::{ClientAddr, client_ip, peer};
 use super::error::{ApiError, JsonBody};
 use crate::auth::{
     LimiterSettings, LoginLimiter, Permission, Role, Scope, Secret, hash_secret, verify_password,
@@ -39,6 +41,8 @@ pub struct AuthRuntime {
     pub limiter: Mutex<LoginLimiter>,
     pub session_ttl: Duration,
     pub secure_cookies: bool,
+    /// `http.trusted_proxies`: the peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AuthRuntime {
@@ -46,12 +50,19 @@ impl AuthRuntime {
         AuthRuntime {
             limiter: Mutex::new(LoginLimiter::new(LimiterSettings {
                 max_failures: c.login_max_failures.max(1),
+                max_failures_per_addr: c.login_max_failures_per_addr.max(1),
                 window: Duration::from_secs(c.login_lockout_s),
                 lockout: Duration::from_secs(c.login_lockout_s),
+                max_lockout: Duration::from_secs(c.login_lockout_s.saturating_mul(64)),
                 ..LimiterSettings::default()
             })),
             session_ttl: Duration::from_secs(u64::from(c.session_hours.max(1)) * 3600),
             secure_cookies: c.secure_cookies,
+            // Config::load validated the list; a bad one here trusts nobody.
+            trusted_proxies: c.trusted_proxy_nets().unwrap_or_else(|e| {
+                tracing::error!(error = %e, "trusting no proxy");
+                Vec::new()
+            }),
         }
     }
 }
@@ -139,7 +150,8 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());
         }
-        let p = authenticate(&parts.headers, s).await?;
+        let remote = client_ip(peer(parts), &parts.headers, &s.auth.trusted_proxies);
+        let p = authenticate(&parts.headers, remote, s).await?;
         if let Via::Session { csrf } = &p.via
             && !is_safe(&parts.method)
             && parts.extensions.get::<CsrfChecked>().is_none()
@@ -168,7 +180,11 @@ fn is_safe(m: &Method) -> bool {
 }
 
 /// The user behind the request's bearer token or session cookie.
-pub async fn authenticate(h: &HeaderMap, s: &AppState) -> Result<Principal, ApiError> {
+pub async fn authenticate(
+    h: &HeaderMap,
+    remote: Option<IpAddr>,
+    s: &AppState,
+) -> Result<Principal, ApiError> {
     let now = Utc::now();
     let found = if let Some(token) = bearer(h) {
         s.store.token_user(&hash_secret(token), now).await?
@@ -184,14 +200,14 @@ pub async fn authenticate(h: &HeaderMap, s: &AppState) -> Result<Principal, ApiE
             "the token or session is unknown, expired or revoked".into(),
         ));
     };
-    principal(s, user, csrf, remote(h)).await
+    principal(s, user, csrf, remote).await
 }
 
 async fn principal(
     s: &AppState,
     user: UserRecord,
     csrf: Option<String>,
-    remote: Option<String>,
+    remote: Option<IpAddr>,
 ) -> Result<Principal, ApiError> {
     let role = Role::parse(&user.role)
         .ok_or_else(|| ApiError::Forbidden(format!("unknown role {:?}", user.role)))?;
@@ -207,7 +223,7 @@ async fn principal(
             Some(csrf) => Via::Session { csrf },
             None => Via::Token,
         },
-        remote,
+        remote: remote.map(|ip| ip.to_string()),
     })
 }
 
@@ -232,19 +248,6 @@ pub fn cookie<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
-}
-
-/// The client address as the reverse proxy or the socket says.
-fn remote(h: &HeaderMap) -> Option<String> {
-    h.get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .or_else(|| {
-            h.get("x-carecall-peer")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
 }
 
 fn constant_time_eq(a: &str, b: &str) -> bool {
@@ -273,19 +276,16 @@ pub struct LoggedIn {
 pub async fn log_in(
     s: &AppState,
     login: &Login,
-    remote_addr: Option<&str>,
+    remote_addr: Option<IpAddr>,
 ) -> Result<LoggedIn, ApiError> {
-    let keys = [
-        format!("user:{}", login.username),
-        format!("addr:{}", remote_addr.unwrap_or("?")),
-    ];
+    // Requests that did not come through a socket (router tests) share one key.
+    let addr = remote_addr.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let user_key = login.username.as_str();
     let now = Instant::now();
     {
         let limiter = s.auth.limiter.lock().expect("limiter lock");
-        for k in &keys {
-            if let Err(wait) = limiter.check(k, now) {
-                return Err(ApiError::TooManyRequests(wait.0.as_secs().max(1)));
-            }
+        if let Err(wait) = limiter.check(user_key, addr, now) {
+            return Err(ApiError::TooManyRequests(wait.0.as_secs().max(1)));
         }
     }
     let found = s.store.user_for_login(&login.username).await?;
@@ -297,25 +297,31 @@ pub async fn log_in(
     let user = match found {
         Some((u, _)) if ok && !u.disabled => u,
         _ => {
-            let mut limiter = s.auth.limiter.lock().expect("limiter lock");
-            for k in &keys {
-                limiter.failed(k, now);
-            }
-            tracing::warn!(username = %login.username, remote = ?remote_addr, "failed login");
+            s.auth
+                .limiter
+                .lock()
+                .expect("limiter lock")
+                .failed(user_key, addr, now);
+            tracing::warn!(
+                username = %crate::pii::Pii(&login.username),
+                remote = ?remote_addr,
+                "failed login"
+            );
             return Err(ApiError::Unauthorized("wrong username or password".into()));
         }
     };
-    {
-        let mut limiter = s.auth.limiter.lock().expect("limiter lock");
-        keys.iter().for_each(|k| limiter.succeeded(k));
-    }
+    s.auth
+        .limiter
+        .lock()
+        .expect("limiter lock")
+        .succeeded(user_key, addr);
     let token = Secret::new("cc_ses");
     let csrf = Secret::new("cc_csrf").as_str().to_string();
     let ttl = chrono::Duration::from_std(s.auth.session_ttl).unwrap_or(chrono::Duration::hours(12));
     s.store
         .create_session(&token.hash(), &user.id, &csrf, Utc::now() + ttl)
         .await?;
-    let principal = principal(s, user, Some(csrf), remote_addr.map(str::to_string)).await?;
+    let principal = principal(s, user, Some(csrf), remote_addr).await?;
     principal.audit(s, "session.login", None, None).await?;
     Ok(LoggedIn {
         principal,
@@ -344,10 +350,10 @@ pub fn session_cookie(s: &AppState, value: &str) -> String {
 /// `POST /api/v1/session`: logs in and sets the cookie; returns the CSRF token.
 pub async fn login(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    ClientAddr(remote): ClientAddr,
     JsonBody(body): JsonBody<Login>,
 ) -> Result<Response, ApiError> {
-    let done = log_in(&s, &body, remote(&headers).as_deref()).await?;
+    let done = log_in(&s, &body, remote).await?;
     let p = &done.principal;
     Ok((
         [(header::SET_COOKIE, done.cookie)],
@@ -395,7 +401,8 @@ pub async fn csrf_guard(State(s): State<AppState>, req: Request, next: Next) -> 
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let p = match authenticate(&parts.headers, &s).await {
+    let remote = client_ip(peer(&parts), &parts.headers, &s.auth.trusted_proxies);
+    let p = match authenticate(&parts.headers, remote, &s).await {
         Ok(p) => p,
         Err(_) => return super::web_redirect("/dang-nhap"),
     };

@@ -1,4 +1,8 @@
 //! One error type for every handler, rendered as RFC 9457 problem details.
+//!
+//! What the database driver said never reaches the client (it names tables,
+//! constraints and sometimes the offending value: OWASP Error Handling Cheat
+//! Sheet); it is logged, and the client reads a generic Vietnamese message.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -24,6 +28,9 @@ pub enum ApiError {
     TooManyRequests(u64),
     #[error("{0}")]
     Conflict(String),
+    /// The request was not read and answered within `http.request_timeout_s`.
+    #[error("Yêu cầu không hoàn tất trong thời gian cho phép; vui lòng gửi lại.")]
+    RequestTimeout,
     #[error("{0}")]
     Unavailable(String),
     #[error("database: {0}")]
@@ -39,11 +46,41 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
             ApiError::Store(StoreError::InvalidTransition { .. }) => StatusCode::CONFLICT,
             ApiError::Store(StoreError::Constraint { .. }) => StatusCode::CONFLICT,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// Told to clients instead of a database failure.
+pub const DATABASE_TROUBLE: &str =
+    "Hệ thống đang gặp sự cố cơ sở dữ liệu; vui lòng thử lại sau ít phút.";
+/// Told to clients instead of a constraint the database refused.
+pub const DATABASE_REFUSED: &str =
+    "Dữ liệu trùng với bản ghi đã có hoặc tham chiếu tới bản ghi không tồn tại.";
+
+impl ApiError {
+    /// The HTTP status this error is answered with.
+    pub fn status_code(&self) -> StatusCode {
+        self.status()
+    }
+
+    /// What the client may read: our own messages as they are, the
+    /// database's replaced by a generic one (the original goes to the log).
+    pub fn public_detail(&self) -> String {
+        match self {
+            ApiError::Store(StoreError::NotFound { .. })
+            | ApiError::Store(StoreError::InvalidTransition { .. }) => self.to_string(),
+            ApiError::Store(StoreError::Constraint { .. }) => {
+                tracing::warn!(error = %self, "request refused by a database constraint");
+                DATABASE_REFUSED.to_string()
+            }
+            ApiError::Store(_) => DATABASE_TROUBLE.to_string(),
+            _ => self.to_string(),
         }
     }
 }
@@ -58,7 +95,7 @@ impl IntoResponse for ApiError {
             "type": "about:blank",
             "title": status.canonical_reason().unwrap_or("error"),
             "status": status.as_u16(),
-            "detail": self.to_string(),
+            "detail": self.public_detail(),
         });
         let mut resp = (
             status,
@@ -94,6 +131,36 @@ where
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(JsonBody(v)),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_text_never_reaches_the_client() {
+        let driver = || {
+            sqlx::Error::Protocol(
+                "invalid byte sequence for encoding \"UTF8\": 0x00 in users".into(),
+            )
+        };
+        for e in [
+            ApiError::Store(StoreError::Query {
+                op: "user_for_login",
+                source: driver(),
+            }),
+            ApiError::Store(StoreError::Constraint {
+                op: "create_user",
+                source: driver(),
+            }),
+        ] {
+            let detail = e.public_detail();
+            assert!(
+                !detail.contains("0x00") && !detail.contains("users"),
+                "{detail}"
+            );
         }
     }
 }

@@ -32,7 +32,7 @@ pub async fn snapshot(s: &AppState, p: &Principal) -> Result<Value, ApiError> {
     let calls = s.store.list_calls(&filter, None, 500).await?.items;
     let running: Vec<Value> = s
         .store
-        .campaigns()
+        .campaigns_in(p.scope.unit_codes().as_deref())
         .await?
         .into_iter()
         .filter(|c| c.status == CampaignStatus::Running)

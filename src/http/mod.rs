@@ -8,9 +8,11 @@
 
 mod api;
 pub mod auth;
+pub mod client_addr;
 pub mod complaints;
 mod error;
 pub mod live;
+pub mod nul;
 pub mod openapi;
 pub mod operator;
 pub mod operators;
@@ -19,6 +21,7 @@ pub mod range;
 pub mod recordings;
 pub mod reports;
 pub mod results;
+pub mod server;
 pub mod users;
 
 use std::net::SocketAddr;
@@ -77,6 +80,7 @@ pub fn web_redirect(to: &str) -> axum::response::Response {
 
 /// The API router (tested with `oneshot`, no socket).
 pub fn app(state: AppState) -> Router {
+    let request_limit = std::time::Duration::from_secs(state.config.http.request_timeout_s.max(1));
     Router::new()
         .merge(pages::routes(&state))
         .route("/api/v1/health", get(api::health))
@@ -155,7 +159,11 @@ pub fn app(state: AppState) -> Router {
             post(crate::webrtc::http::test_call),
         )
         .merge(crate::webrtc::http::pages())
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(nul::MAX_BODY))
+        .layer(axum::middleware::from_fn(nul::reject_nul))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            server::request_timeout(request_limit, req, next)
+        }))
         .with_state(state)
 }
 
@@ -180,11 +188,17 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(err)?;
     let addr = listener.local_addr().map_err(err)?;
     let _ = bound.send(addr);
-    tracing::info!(%addr, "HTTP API listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .map_err(err)
+    let limits = server::ServerLimits::from_config(&state.config.http);
+    tracing::info!(%addr, ?limits, "HTTP API listening");
+    server::run(
+        listener,
+        app(state),
+        limits,
+        stop,
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    Ok(())
 }
 
 /// The router with an administrator's bearer token added to every request,

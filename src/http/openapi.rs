@@ -83,7 +83,7 @@ pub const OPERATIONS: &[Operation] = &[
     op!("get" "/api/v1/operator/me", "operator", "My operator account, state and the call I am on (dossier, response id, answers so far)", Some("operate_calls")),
     op!("post" "/api/v1/operator/state", "operator", "Set my own state: available or paused (not while on a call or offline)", Some("operate_calls"), body = "OperatorStateChange"),
     op!("post" "/api/v1/operator/calls", "operator", "Click-to-call: claim me, dial the dossier's citizen through the operator-direct dialplan; 202 with the call id", Some("operate_calls"), body = "ClickToCall"),
-    op!("post" "/api/v1/responses/{id}/answers", "operator", "Answers taken down by the call's operator (or a supervisor in scope), checked against the form; empty values skipped", Some("operate_calls"), body = "OperatorAnswers"),
+    op!("post" "/api/v1/responses/{id}/answers", "operator", "Answers taken down by the call's operator (or a supervisor in scope, with a reason), checked against the form; empty values skipped; a recorded clip is never replaced (409)", Some("operate_calls"), body = "OperatorAnswers"),
 ];
 
 fn schemas() -> Value {
@@ -115,7 +115,9 @@ fn schemas() -> Value {
         "OperatorStateChange": s(json!({ "state": { "enum": ["available", "paused"] } }), &["state"]),
         "ClickToCall": s(json!({ "dossier": { "type": "string", "description": "the dossier's code" } }), &["dossier"]),
         "OperatorAnswers": s(json!({ "answers": { "type": "object", "additionalProperties": text,
-            "description": "question key → value (a choice's code, a score, text); empty values are skipped" } }), &["answers"]),
+            "description": "question key → value (a choice's code, a score, text); empty values are skipped" },
+            "reason": { "type": "string", "minLength": 5,
+            "description": "why the answers are changed; required unless the user is the call's operator" } }), &["answers"]),
         "DoNotCall": s(json!({ "phone": text, "reason": text }), &["phone"]),
         "Units": { "type": "array", "items": s(json!({
             "code": text, "name": text, "level": { "enum": ["province", "district", "commune"] },

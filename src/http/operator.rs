@@ -103,6 +103,20 @@ fn latest(history: Vec<AnswerRecord>) -> BTreeMap<String, Option<String>> {
     by_key.into_iter().map(|(k, (_, v))| (k, v)).collect()
 }
 
+/// The latest revision of each key.
+fn latest_records(history: &[AnswerRecord]) -> BTreeMap<&str, &AnswerRecord> {
+    let mut by_key: BTreeMap<&str, &AnswerRecord> = BTreeMap::new();
+    for a in history {
+        if by_key
+            .get(a.key.as_str())
+            .is_none_or(|b| a.revision > b.revision)
+        {
+            by_key.insert(&a.key, a);
+        }
+    }
+    by_key
+}
+
 /// `GET /api/v1/operator/me`: my operator record, state and current call.
 pub async fn me(p: Principal, State(s): State<AppState>) -> ApiResult<Json<Value>> {
     let op = operator_of(&s, &p).await?;
@@ -173,11 +187,24 @@ pub async fn set_state(
     Ok(Json(json!({ "state": to })))
 }
 
-/// Operator-entered answers: `{answers: {key: value, ...}}`.
+/// Operator-entered answers: `{answers: {key: value, ...}, reason}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Answers {
     pub answers: BTreeMap<String, String>,
+    /// Required from anyone but the call's own operator: why the answers
+    /// are changed.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Who is entering answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answerer {
+    /// The operator of the call, taking the answers down.
+    OwnOperator,
+    /// A supervisor or admin changing a result after the fact.
+    Reviewer,
 }
 
 /// Who may enter answers on a response: the operator of its call, or a
@@ -187,13 +214,15 @@ async fn may_answer(
     p: &Principal,
     call: &CallId,
     unit: Option<&str>,
-) -> ApiResult<()> {
+) -> ApiResult<Answerer> {
     if p.role.can(Permission::ReviseAnswers) {
-        return p.require_unit(unit, "survey response");
+        return p
+            .require_unit(unit, "survey response")
+            .map(|()| Answerer::Reviewer);
     }
     let op = operator_of(s, p).await?;
     match s.store.call_operator(call).await? {
-        Some(id) if id == op.id => Ok(()),
+        Some(id) if id == op.id => Ok(Answerer::OwnOperator),
         // As 404: another operator's calls are not confirmed to exist.
         _ => Err(ApiError::NotFound(
             "no survey response of yours here".into(),
@@ -221,7 +250,9 @@ pub fn checked(
 
 /// `POST /api/v1/responses/{id}/answers`: answers the operator took down,
 /// stored as new revisions naming them; answers equal to the latest stored
-/// value are not repeated.
+/// value are not repeated. A supervisor or admin using it changes results,
+/// so they must give a reason (400 without one), stored with each revision;
+/// a spoken answer (clip) is never replaced by text (409), for anyone.
 pub async fn post_answers(
     p: Principal,
     State(s): State<AppState>,
@@ -230,17 +261,33 @@ pub async fn post_answers(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let response = ResponseId(id);
     let (call, unit) = s.store.response_owner(&response).await?;
-    may_answer(&s, &p, &call, unit.as_deref()).await?;
+    let who = may_answer(&s, &p, &call, unit.as_deref()).await?;
     let values = checked(&s.form, &body)?;
-    let before = latest(s.store.answer_history(&response).await?);
+    let history = s.store.answer_history(&response).await?;
+    let latest_records = latest_records(&history);
+    let before = latest(history.clone());
+    let values: Vec<(String, String)> = values
+        .into_iter()
+        .filter(|(key, value)| {
+            before
+                .get(key)
+                .is_none_or(|v| v.as_deref() != Some(value.as_str()))
+        })
+        .collect();
+    // All or nothing: refuse before writing anything.
+    for (key, _) in &values {
+        if let Some(prev) = latest_records.get(key.as_str()) {
+            super::results::keep_clip(prev)?;
+        }
+    }
+    let reason = match who {
+        Answerer::Reviewer if !values.is_empty() => {
+            Some(super::results::required_reason(body.reason.as_deref())?)
+        }
+        _ => None,
+    };
     let mut saved = serde_json::Map::new();
     for (key, value) in values {
-        if before
-            .get(&key)
-            .is_some_and(|v| v.as_deref() == Some(value.as_str()))
-        {
-            continue;
-        }
         let answer = NewAnswer {
             key: key.clone(),
             kind: AnswerKind::Value,
@@ -252,11 +299,18 @@ pub async fn post_answers(
             clip_sha256: None,
             answered_at: Utc::now(),
         };
-        s.store.add_answer_by(&response, &answer, p.actor()).await?;
+        match reason {
+            Some(reason) => {
+                s.store
+                    .revise_answer(&response, &answer, p.actor(), reason)
+                    .await?
+            }
+            None => s.store.add_answer_by(&response, &answer, p.actor()).await?,
+        };
         saved.insert(key, Value::String(value));
     }
     if !saved.is_empty() {
-        let detail = json!({ "call": call, "answers": saved });
+        let detail = json!({ "call": call, "answers": saved, "reason": reason });
         p.audit(&s, "answer.operator", Some(response.as_str()), Some(detail))
             .await?;
     }

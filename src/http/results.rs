@@ -117,6 +117,31 @@ pub struct Revision {
     pub reason: String,
 }
 
+/// The reason of a change to a stored answer, trimmed; 400 when missing or
+/// too short to say anything (results are never changed silently, seed 004).
+pub fn required_reason(reason: Option<&str>) -> Result<&str, ApiError> {
+    let reason = reason.unwrap_or("").trim();
+    if reason.chars().count() < 5 {
+        return Err(ApiError::BadRequest(
+            "reason: say why the answer is corrected (at least 5 characters)".into(),
+        ));
+    }
+    Ok(reason)
+}
+
+/// 409 when the answer is the citizen's recorded voice: a spoken complaint
+/// is evidence and is never replaced by someone's typed version of it.
+pub fn keep_clip(previous: &crate::store::AnswerRecord) -> Result<(), ApiError> {
+    if previous.kind == AnswerKind::Clip {
+        return Err(ApiError::Conflict(format!(
+            "{} is the citizen's recorded answer (a clip); it cannot be replaced by text. \
+             Listen to it on the call's page; write remarks in the complaint's follow-up notes",
+            previous.key
+        )));
+    }
+    Ok(())
+}
+
 /// Checks and stores a correction; shared by the API and the review page.
 pub async fn revise(
     s: &AppState,
@@ -127,12 +152,7 @@ pub async fn revise(
     p.require(Permission::ReviseAnswers)?;
     let (call, unit) = s.store.response_owner(response).await?;
     p.require_unit(unit.as_deref(), "survey response")?;
-    let reason = r.reason.trim();
-    if reason.chars().count() < 5 {
-        return Err(ApiError::BadRequest(
-            "reason: say why the answer is corrected (at least 5 characters)".into(),
-        ));
-    }
+    let reason = required_reason(Some(&r.reason))?;
     let value = s
         .form
         .check(&r.key, &r.value)
@@ -144,6 +164,9 @@ pub async fn revise(
         .into_iter()
         .filter(|a| a.key == r.key)
         .max_by_key(|a| a.revision);
+    if let Some(prev) = &previous {
+        keep_clip(prev)?;
+    }
     let answer = NewAnswer {
         key: r.key.clone(),
         kind: AnswerKind::Value,

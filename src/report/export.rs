@@ -4,6 +4,15 @@
 //! the machine's ANSI code page and garbles every Vietnamese letter. In XLSX,
 //! numbers stay numbers (rates as fractions with a percent format), so a
 //! supervisor can sum and chart them.
+//!
+//! Text comes from citizens (spoken complaints typed up, dossier data) and
+//! from unit names anyone with data rights can edit, so a cell may begin
+//! with `=`, `+`, `-`, `@`, a tab, a carriage return or a line feed, which a spreadsheet
+//! opening the CSV runs as a formula (`=HYPERLINK(...)`, DDE). Per the OWASP
+//! CSV Injection guidance such text cells are prefixed with `'`, which the
+//! spreadsheet shows as text; quoting is the csv crate's (RFC 4180). In XLSX a
+//! text cell is written with `write_string`, a string record that is never
+//! evaluated, so it needs no prefix.
 
 use chrono_tz::Asia::Ho_Chi_Minh;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
@@ -27,7 +36,7 @@ pub(super) enum Cell {
 impl Cell {
     fn csv(&self) -> String {
         match self {
-            Cell::Text(s) => s.clone(),
+            Cell::Text(s) => csv_text(s),
             Cell::Count(n) => n.to_string(),
             Cell::Percent(p) => p.map_or_else(String::new, |p| format!("{:.2}", p * 100.0)),
             Cell::Decimal(d) => d.map_or_else(String::new, |d| format!("{d:.2}")),
@@ -43,6 +52,19 @@ impl Cell {
             Cell::Percent(None) | Cell::Decimal(None) => ws,
         };
         Ok(())
+    }
+}
+
+/// Characters that make a spreadsheet read a cell as a formula (OWASP CSV
+/// Injection: `=`, `+`, `-`, `@`, tab, CR; line feed since its 2025 edit).
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\n'];
+
+/// A text cell for CSV: prefixed with `'` when it would start a formula.
+pub fn csv_text(s: &str) -> String {
+    if s.starts_with(FORMULA_STARTS) {
+        format!("'{s}")
+    } else {
+        s.to_string()
     }
 }
 
@@ -260,6 +282,69 @@ mod tests {
     fn undefined_rates_are_empty_cells() {
         assert_eq!(Cell::Percent(None).csv(), "");
         assert_eq!(Cell::Decimal(Some(7.0)).csv(), "7.00");
+    }
+
+    fn feedback() -> Feedback {
+        Feedback {
+            kind: super::super::FeedbackKind::Complaint,
+            call_id: "c1".into(),
+            response_id: "r1".into(),
+            dossier_code: Some("HS-1".into()),
+            unit_code: Some("tp-sa-dec".into()),
+            at: chrono::Utc::now(),
+            text: None,
+            clip_path: None,
+            clip_ms: None,
+        }
+    }
+
+    #[test]
+    fn csv_text_that_would_run_as_a_formula_is_escaped() {
+        for evil in [
+            "=HYPERLINK(\"http://evil.example\",\"Xem\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1:A9)",
+            "\t=1",
+            "\r=1",
+            "\n=1",
+        ] {
+            assert_eq!(csv_text(evil), format!("'{evil}"), "{evil:?}");
+        }
+        for fine in ["Thành phố Sa Đéc", "1022", "", " =x", "a=b", "'quoted"] {
+            assert_eq!(csv_text(fine), fine);
+        }
+        let list = [Feedback {
+            text: Some("=cmd|' /C calc'!A0".into()),
+            ..feedback()
+        }];
+        let bytes = csv_feedback(&list).unwrap();
+        let mut r = csv::Reader::from_reader(&bytes[BOM.len()..]);
+        let row = r.records().next().unwrap().unwrap();
+        assert_eq!(&row[6], "'=cmd|' /C calc'!A0");
+    }
+
+    #[test]
+    fn xlsx_writes_formula_like_text_as_text() {
+        use calamine::{Data, Reader, Xlsx};
+        let list = [Feedback {
+            text: Some("=1+1".into()),
+            ..feedback()
+        }];
+        let bytes = xlsx_feedback(&list).unwrap();
+        let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let sheet = wb.sheet_names()[0].clone();
+        let cells = wb.worksheet_range(&sheet).unwrap();
+        assert_eq!(
+            cells.get_value((1, 6)),
+            Some(&Data::String("=1+1".into())),
+            "the text itself, not a formula's value"
+        );
+        let formulas = wb.worksheet_formula(&sheet).unwrap();
+        assert!(
+            formulas.used_cells().all(|(_, _, f)| f.is_empty()),
+            "no formula in the sheet"
+        );
     }
 
     #[test]

@@ -78,6 +78,90 @@ impl Store {
         rows.iter().map(|r| campaign_from_row(r, OP)).collect()
     }
 
+    /// Records the units a campaign samples (its unit scope; none: the whole
+    /// province). Written once, at creation, from the sampling rule.
+    pub async fn set_campaign_units(
+        &self,
+        id: &CampaignId,
+        units: &[String],
+    ) -> Result<(), StoreError> {
+        const OP: &str = "set_campaign_units";
+        let mut units: Vec<&str> = units.iter().map(String::as_str).collect();
+        units.sort_unstable();
+        units.dedup();
+        let mut tx = self.pool.begin().await.map_err(|e| classify(OP, e))?;
+        for unit in units {
+            sqlx::query("INSERT INTO campaign_units (campaign_id, unit_code) VALUES ($1, $2)")
+                .bind(id.as_str())
+                .bind(unit)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(OP, e))?;
+        }
+        tx.commit().await.map_err(|e| classify(OP, e))
+    }
+
+    /// The campaigns a user scoped to `units` may see, newest first: those
+    /// that sample only units of the scope (`None`: every campaign). A
+    /// campaign of the whole province is outside every unit's scope.
+    pub async fn campaigns_in(
+        &self,
+        units: Option<&[String]>,
+    ) -> Result<Vec<CampaignRecord>, StoreError> {
+        const OP: &str = "campaigns_in";
+        let Some(units) = units else {
+            return self.campaigns().await;
+        };
+        self.scoped_campaigns(OP, None, units).await
+    }
+
+    /// The campaign with this id, if a user scoped to `units` may see it
+    /// (see [`Store::campaigns_in`]); `None` as if it did not exist.
+    pub async fn campaign_in(
+        &self,
+        id: &CampaignId,
+        units: Option<&[String]>,
+    ) -> Result<Option<CampaignRecord>, StoreError> {
+        const OP: &str = "campaign_in";
+        let Some(units) = units else {
+            return self.campaign(id).await;
+        };
+        Ok(self
+            .scoped_campaigns(OP, Some(id), units)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn scoped_campaigns(
+        &self,
+        op: &'static str,
+        id: Option<&CampaignId>,
+        units: &[String],
+    ) -> Result<Vec<CampaignRecord>, StoreError> {
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = if id.is_some() { 2 } else { 1 };
+        let sql = format!(
+            "{}WHERE {} EXISTS (SELECT 1 FROM campaign_units cu WHERE cu.campaign_id = campaigns.id) \
+             AND NOT EXISTS (SELECT 1 FROM campaign_units cu WHERE cu.campaign_id = campaigns.id \
+             AND cu.unit_code NOT IN ({})) ORDER BY created_at DESC, id",
+            campaign_select!(),
+            if id.is_some() { "id = $1 AND" } else { "" },
+            super::targets::placeholders(first, units.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(id) = id {
+            q = q.bind(id.as_str());
+        }
+        for u in units {
+            q = q.bind(u.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(|e| classify(op, e))?;
+        rows.iter().map(|r| campaign_from_row(r, op)).collect()
+    }
+
     /// Campaigns in status `running`, oldest first: what the dialer works on.
     pub async fn running_campaigns(&self) -> Result<Vec<CampaignRecord>, StoreError> {
         const OP: &str = "running_campaigns";

@@ -148,7 +148,7 @@ pub async fn list(
         .collect();
     let campaigns: Vec<Value> = s
         .store
-        .campaigns()
+        .campaigns_in(p.scope.unit_codes().as_deref())
         .await?
         .into_iter()
         .map(|c| json!({ "id": c.id, "name": c.name }))

@@ -58,7 +58,7 @@ impl IntoResponse for PageError {
             PageError::LogIn { next } => return login_redirect(next.as_deref()),
             PageError::Api(ApiError::Unauthorized(_)) => return login_redirect(None),
             PageError::Api(e) => {
-                let detail = e.to_string();
+                let detail = e.public_detail();
                 // The API's own mapping decides the status; its body is dropped.
                 (e.into_response().status(), detail)
             }
@@ -93,10 +93,21 @@ fn login_redirect(next: Option<&str>) -> Response {
     }
 }
 
-/// Only a path on this site may be a redirect target (no `//evil.example`,
-/// no scheme): an open redirect would let a phishing link borrow our name.
+/// Only an absolute path on this site may be a redirect target: an open
+/// redirect would let a phishing link borrow our name (OWASP Unvalidated
+/// Redirects and Forwards Cheat Sheet). Browsers resolve `//host` as another
+/// site (RFC 3986 §4.2, network-path reference), read `\` as `/` (WHATWG URL
+/// "special" schemes) and drop tabs and newlines from a URL before parsing it,
+/// so `/<TAB>/evil` and `/\evil` are `//evil` too: one leading `/`, then no
+/// `/` or `\` next, no backslash or control character anywhere. The value is
+/// the decoded one (the form or query was decoded once); a still-encoded
+/// `%2F%2F` is a literal path segment on this site, harmless.
 pub fn is_local_path(p: &str) -> bool {
-    p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.contains("://")
+    let mut chars = p.chars();
+    chars.next() == Some('/')
+        && !matches!(chars.next(), Some('/' | '\\'))
+        && !p.chars().any(|c| c == '\\' || c.is_control())
+        && !p.contains("://")
 }
 
 #[cfg(test)]
@@ -110,6 +121,25 @@ mod tests {
         assert!(!is_local_path("https://evil.example"));
         assert!(!is_local_path("/\\evil.example"));
         assert!(!is_local_path("cuoc-goi"));
+        for evil in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "\t//evil.example",
+            "/\r\n/evil.example",
+            "/\u{7f}/evil.example",
+            "\\\\evil.example",
+            "\\/evil.example",
+            "/x\\..\\\\evil.example",
+            "",
+            "javascript:alert(1)",
+            "/%0a",
+        ] {
+            let ok = is_local_path(evil);
+            // Still-encoded bytes are path text on this site, not control chars.
+            assert_eq!(ok, evil == "/%0a", "{evil:?}");
+        }
+        assert!(is_local_path("/"));
+        assert!(is_local_path("/cuoc-goi/1?next=//x"));
     }
 
     #[test]

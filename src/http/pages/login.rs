@@ -13,6 +13,7 @@ use super::error::is_local_path;
 use super::{PageError, Viewer, render};
 use crate::auth::hash_secret;
 use crate::http::auth::{Login, SESSION_COOKIE, cookie, session_cookie};
+use crate::http::client_addr::ClientAddr;
 use crate::http::{ApiError, AppState, web_redirect};
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,14 +53,14 @@ pub struct LoginForm {
 /// a wrong password shows the form again with the API's status (401 or 429).
 pub async fn log_in(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    ClientAddr(remote): ClientAddr,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let login = Login {
         username: f.username.trim().to_string(),
         password: f.password,
     };
-    match crate::http::auth::log_in(&s, &login, client_addr(&headers).as_deref()).await {
+    match crate::http::auth::log_in(&s, &login, remote).await {
         Ok(done) => {
             let to = if is_local_path(&f.next) {
                 f.next.as_str()
@@ -112,12 +113,4 @@ pub async fn log_out(
         resp.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(resp)
-}
-
-/// The client address as the reverse proxy says, for the per-address limiter.
-fn client_addr(h: &HeaderMap) -> Option<String> {
-    h.get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
 }

@@ -359,17 +359,100 @@ async fn answers_are_checked_whole_and_written_by_the_calls_operator_only() {
     assert_eq!(st, StatusCode::CREATED);
     assert_eq!(v["saved"], json!({}));
     assert_eq!(d.history().await.len(), h.len());
+    // A supervisor changes results: only with a reason, which is stored.
+    let held = d.history().await.len();
+    for body in [
+        json!({ "answers": { "q4": "8" } }),
+        json!({ "answers": { "q4": "8" }, "reason": "  " }),
+    ] {
+        let (st, v) = d.send("gs_d1", "POST", &uri, Some(body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["detail"].as_str().unwrap().contains("reason"), "{v}");
+    }
+    assert_eq!(
+        d.history().await.len(),
+        held,
+        "nothing written without a reason"
+    );
     let (st, _) = d
         .send(
             "gs_d1",
             "POST",
             &uri,
-            Some(json!({ "answers": { "q4": "8" } })),
+            Some(
+                json!({ "answers": { "q4": "8" }, "reason": "khách xác nhận lại qua điện thoại" }),
+            ),
         )
         .await;
     assert_eq!(st, StatusCode::CREATED);
+    let h = d.history().await;
+    let q4 = h
+        .iter()
+        .filter(|a| a.key == "q4")
+        .max_by_key(|a| a.revision)
+        .unwrap();
+    assert_eq!(
+        q4.change_reason.as_deref(),
+        Some("khách xác nhận lại qua điện thoại")
+    );
     let (_, log) = d.send("op1", "GET", "/api/v1/operator/me", None).await;
     assert_eq!(log["call"]["answers"]["q4"], "8");
+}
+
+/// A spoken complaint (a clip) is evidence: no one replaces it with text,
+/// on either endpoint, and the clip stays the latest answer.
+#[tokio::test]
+async fn a_clip_answer_is_never_overwritten_by_text() {
+    let d = desk().await;
+    d.store()
+        .add_answer(
+            &d.response,
+            &NewAnswer {
+                key: "q3".into(),
+                kind: AnswerKind::Clip,
+                value: None,
+                why: None,
+                offset_ms: Some(40_000),
+                clip_path: Some("recordings/x-q3.wav".into()),
+                clip_seconds: Some(3.2),
+                clip_sha256: Some("00".repeat(32)),
+                answered_at: Utc::now(),
+            },
+        )
+        .await
+        .unwrap();
+    let held = d.history().await.len();
+    let reason = "khách muốn ghi lại bằng chữ";
+    let uri = format!("/api/v1/responses/{}/answers", d.response);
+    for (user, uri, body) in [
+        (
+            "op1",
+            uri.clone(),
+            json!({ "answers": { "q3": "Chờ lâu" } }),
+        ),
+        (
+            "gs_d1",
+            uri.clone(),
+            json!({ "answers": { "q3": "Chờ lâu", "q4": "2" }, "reason": reason }),
+        ),
+        (
+            "gs_d1",
+            format!("/api/v1/responses/{}/revisions", d.response),
+            json!({ "key": "q3", "value": "Chờ lâu", "reason": reason }),
+        ),
+    ] {
+        let (st, v) = d.send(user, "POST", &uri, Some(body)).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{user} {uri}: {v}");
+        assert!(v["detail"].as_str().unwrap().contains("clip"), "{v}");
+    }
+    let h = d.history().await;
+    assert_eq!(h.len(), held, "nothing written, not even q4");
+    let q3 = h
+        .iter()
+        .filter(|a| a.key == "q3")
+        .max_by_key(|a| a.revision)
+        .unwrap();
+    assert_eq!(q3.kind, AnswerKind::Clip, "the clip stays");
 }
 
 #[tokio::test]
