@@ -218,6 +218,27 @@ async fn semicolons_and_bom_read_the_same() {
     assert_first_import(&store, &report).await;
 }
 
+/// Issue 10: the one-stop system's own export, Vietnamese headers in its
+/// column order, imports like the English one.
+#[tokio::test]
+async fn vietnamese_headers_read_the_same() {
+    let (dir, store) = sqlite().await;
+    let english = std::fs::read_to_string(fixture("dossiers.csv")).unwrap();
+    let (header, body) = english.split_once('\n').unwrap();
+    assert_eq!(
+        header.trim_end(),
+        "code,procedure,field,unit,applicant_kind,applicant_name,phone,received_at,returned_at"
+    );
+    let vietnamese = "Mã hồ sơ,Tên thủ tục,Lĩnh vực,Đơn vị,Đối tượng,Chủ hồ sơ,\
+                      Số điện thoại,Ngày tiếp nhận,Ngày trả kết quả";
+    let path = dir.path().join("mot-cua.csv");
+    std::fs::write(&path, format!("{vietnamese}\n{body}")).unwrap();
+    let report = intake::import_file(&store, &path, &unit, None)
+        .await
+        .unwrap();
+    assert_first_import(&store, &report).await;
+}
+
 #[tokio::test]
 async fn xlsx_with_excel_dates_reads_the_same() {
     let dir = tempfile::tempdir().unwrap();
