@@ -171,7 +171,7 @@ impl Header {
 /// A row as read, every cell as text. Deserialises from a JSON object with the
 /// column names as keys (for `POST /api/v1/dossiers`); a missing key is an empty
 /// cell and numbers are taken as their decimal text, so `"phone": 912345678` works.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct RawRow {
     #[serde(default, deserialize_with = "text")]
     pub code: String,

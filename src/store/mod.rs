@@ -23,6 +23,8 @@ mod campaigns;
 mod claims;
 pub mod complaints;
 mod connect;
+mod correction_proposals;
+mod coverage;
 mod dossiers;
 mod error;
 mod files;
@@ -35,6 +37,7 @@ mod summary;
 mod survey;
 mod targets;
 mod types;
+mod unit_aliases;
 mod units;
 mod users;
 
@@ -49,7 +52,9 @@ pub use campaign_types::{
 pub use connect::{Backend, StoreOptions};
 pub use error::{StoreError, redact_url};
 pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
+pub use correction_proposals::{CorrectionProposal, NewProposal, ProposalState};
 pub use sampling::DossierFilter;
+pub use unit_aliases::{PendingDossier, PendingUnit};
 pub use types::{
     AnswerId, AnswerKind, AnswerRecord, CallId, CallOutcome, CallRecord, CallSummary, Dossier,
     NewAnswer, NewCall, NewRecording, RecordingId, RecordingRecord, ResponseId, ResponseRecord,

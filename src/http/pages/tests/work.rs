@@ -103,14 +103,19 @@ async fn a_correction_needs_the_token_and_a_reason_and_keeps_the_original() {
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), format!("/cuoc-goi/{}?saved=q1", w.call_d1));
-    let history = w.state.store.answer_history(&w.response_d1).await.unwrap();
-    let q1: Vec<_> = history.iter().filter(|a| a.key == "q1").collect();
-    assert_eq!(q1.len(), 2);
-    assert_eq!(q1[1].value.as_deref(), Some("2"));
-    assert_eq!(q1[1].changed_by.as_deref(), Some("admin"));
+    // Four eyes: a proposal, no revision until a second user approves it.
+    assert_eq!(revisions().await, before, "nothing applied yet");
+    let pending = w.state.store.pending_corrections().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].key.as_str(), pending[0].value.as_str()),
+        ("q1", "2")
+    );
+    assert_eq!(pending[0].proposed_by, "admin");
+    assert_eq!(pending[0].reason, "nghe lại ghi âm");
     let page = text(send(&w.state, get(location(&r), &cookie)).await).await;
-    assert!(page.contains("Đã lưu bản sửa"));
-    assert!(page.contains("Lịch sử sửa đổi") && page.contains("nghe lại ghi âm"));
+    assert!(page.contains("Đã gửi đề xuất sửa câu"), "{page}");
+    assert!(page.contains("khi cấp trên phê duyệt"));
     // A viewer may not correct.
     let (vc, vcsrf) = log_in(&w.state, "xem").await;
     let r = send(
