@@ -136,6 +136,7 @@ fn schemas() -> Value {
         "ComplaintAction": s(json!({
             "action": { "enum": ["forward", "note", "resolve", "reopen"] }, "note": text,
             "unit": { "type": "string", "description": "forward to this unit" },
+            "mask_identity": { "type": "boolean", "description": "forward with the citizen's identity hidden from the unit" },
         }), &["action"]),
         "CampaignSpec": { "type": "object", "description": "see README, section Campaigns" },
     })

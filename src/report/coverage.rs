@@ -330,7 +330,8 @@ mod tests {
 
     #[test]
     fn units_come_in_tree_order() {
-        let codes: Vec<&str> = tree_order(&units()).iter().map(|u| u.code.as_str()).collect();
+        let units = units();
+        let codes: Vec<&str> = tree_order(&units).iter().map(|u| u.code.as_str()).collect();
         assert_eq!(codes, ["tinh", "huyen", "xa-a", "xa-b", "khac"]);
     }
 

@@ -28,6 +28,13 @@ async fn dashboard_shows_rates_and_escapes_names() {
     assert!(page.contains("Huyện &lt;b&gt;Một&lt;/b&gt;"));
     assert!(!page.contains("<b>Một</b>"));
     assert!(page.contains("<svg class=\"chart\""));
+    // The cases card counts the dossiers returned in the period (October
+    // here), with n and intervals, small cells marked.
+    assert!(page.contains(r#"<section class="card" id="cases">"#));
+    let october = text(send(&w.state, get("/?from=2026-10-01&to=2026-11-01", &cookie)).await).await;
+    assert!(october.contains(">ít mẫu</span>"), "{october}");
+    // D1: HS0 satisfied, HS1 not: 50 % of n = 2, Wilson [9.5 %, 90.5 %].
+    assert!(october.contains("50,0% <small>(n=2; 9,5% – 90,5%)"), "{october}");
 }
 
 #[tokio::test]
