@@ -24,7 +24,9 @@ pub struct Reviewer {
 /// Why an approval is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FourEyesError {
-    #[error("{0} proposed this correction and cannot also approve it: ask a user at a higher level")]
+    #[error(
+        "{0} proposed this correction and cannot also approve it: ask a user at a higher level"
+    )]
     SelfApproval(String),
     #[error(
         "{user} belongs to unit {unit}, whose results these are (or whose supervisor proposed \

@@ -234,8 +234,7 @@ impl Questionnaire {
                 let all = q.options.iter().map(|(c, _)| c.clone()).collect();
                 (q.key.clone(), q.positive.clone(), all)
             }),
-            score: by(Role::Score)
-                .and_then(|q| Some((q.key.clone(), q.min?, q.max?))),
+            score: by(Role::Score).and_then(|q| Some((q.key.clone(), q.min?, q.max?))),
         }
     }
 
@@ -300,7 +299,12 @@ impl Questionnaire {
 /// options, the score is a score, option factors name options.
 fn check_roles(form: &Questionnaire, q: &Question) -> Result<(), &'static str> {
     if let Some(role) = q.role
-        && form.questions.iter().filter(|o| o.role == Some(role)).count() > 1
+        && form
+            .questions
+            .iter()
+            .filter(|o| o.role == Some(role))
+            .count()
+            > 1
     {
         return Err("another question has the same role");
     }
@@ -362,7 +366,11 @@ mod tests {
         let roles = Questionnaire::shipped().report_roles();
         assert_eq!(
             roles.satisfaction,
-            Some(("q1".into(), vec!["1".into()], vec!["1".into(), "2".into(), "3".into()]))
+            Some((
+                "q1".into(),
+                vec!["1".into()],
+                vec!["1".into(), "2".into(), "3".into()]
+            ))
         );
         assert_eq!(roles.score, Some(("q4".into(), 1, 10)));
         let q2 = Questionnaire::shipped();
@@ -405,9 +413,15 @@ positive = ["1"]
         let head = "title = 't'\n[[questions]]\nkey = 'a'\npart = 1\nlabel = 'x'\n";
         for (body, why) in [
             ("kind = 'text'\nrole = 'satisfaction'\n", "choice"),
-            ("kind = 'choice'\noptions = [['1', 'x']]\nrole = 'satisfaction'\npositive = ['9']\n", "options"),
+            (
+                "kind = 'choice'\noptions = [['1', 'x']]\nrole = 'satisfaction'\npositive = ['9']\n",
+                "options",
+            ),
             ("kind = 'text'\nrole = 'score'\n", "score"),
-            ("kind = 'choice'\noptions = [['1', 'x']]\npositive = ['1']\n", "only"),
+            (
+                "kind = 'choice'\noptions = [['1', 'x']]\npositive = ['1']\n",
+                "only",
+            ),
         ] {
             let e = Questionnaire::parse(&format!("{head}{body}"), "f.toml").unwrap_err();
             assert!(e.to_string().contains(why), "{body}: {e}");

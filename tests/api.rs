@@ -477,14 +477,25 @@ mod cases {
         assert_eq!(st, StatusCode::ACCEPTED, "{done}");
         assert_eq!(done["state"], "pending");
         let proposal = done["proposal"].as_str().unwrap().to_string();
-        assert_eq!(history_len(&w).await, before, "nothing applied before approval");
+        assert_eq!(
+            history_len(&w).await,
+            before,
+            "nothing applied before approval"
+        );
         let approve = format!("/api/v1/corrections/{proposal}/approve");
         // Refused: the proposer, a second supervisor of the same unit, a
         // supervisor of another district (same level). Nothing is written.
         let colleague = bearer(
-            &token(store, "giamsat2.caolanh", Role::Supervisor, Some("tp-cao-lanh")).await,
+            &token(
+                store,
+                "giamsat2.caolanh",
+                Role::Supervisor,
+                Some("tp-cao-lanh"),
+            )
+            .await,
         );
-        let peer = bearer(&token(store, "giamsat.sadec", Role::Supervisor, Some("tp-sa-dec")).await);
+        let peer =
+            bearer(&token(store, "giamsat.sadec", Role::Supervisor, Some("tp-sa-dec")).await);
         for (who, want) in [
             (&sup, StatusCode::FORBIDDEN),
             (&colleague, StatusCode::FORBIDDEN),
@@ -496,9 +507,19 @@ mod cases {
             assert_eq!(st, want, "{body}");
             assert_eq!(h[header::CONTENT_TYPE], "application/problem+json");
         }
-        assert_eq!(history_len(&w).await, before, "refused approvals wrote nothing");
-        let (st, _, pending) =
-            send(&w, "GET", "/api/v1/corrections", &[("authorization", &sup)], None).await;
+        assert_eq!(
+            history_len(&w).await,
+            before,
+            "refused approvals wrote nothing"
+        );
+        let (st, _, pending) = send(
+            &w,
+            "GET",
+            "/api/v1/corrections",
+            &[("authorization", &sup)],
+            None,
+        )
+        .await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
         assert_eq!(pending[0]["proposed_by"], "giamsat.caolanh");
@@ -546,12 +567,21 @@ mod cases {
             .iter()
             .map(|e| (e.action.as_str(), e.actor.as_str()))
             .collect();
-        assert!(actions.contains(&("answer.propose", "giamsat.caolanh")), "{actions:?}");
+        assert!(
+            actions.contains(&("answer.propose", "giamsat.caolanh")),
+            "{actions:?}"
+        );
         assert!(actions.contains(&("answer.revise", "admin")), "{actions:?}");
-        assert!(actions.contains(&("answer.approve_refused", "giamsat.caolanh")), "{actions:?}");
+        assert!(
+            actions.contains(&("answer.approve_refused", "giamsat.caolanh")),
+            "{actions:?}"
+        );
         let revise = log.iter().find(|e| e.action == "answer.revise").unwrap();
         assert_eq!(revise.detail.as_ref().unwrap()["previous"]["value"], "9");
-        assert_eq!(revise.detail.as_ref().unwrap()["proposed_by"], "giamsat.caolanh");
+        assert_eq!(
+            revise.detail.as_ref().unwrap()["proposed_by"],
+            "giamsat.caolanh"
+        );
         assert!(store.verify_chain().await.unwrap().is_intact());
         // Another district's response: not found, nothing written.
         let other = store.call_summary(&w.other_call).await.unwrap().unwrap();

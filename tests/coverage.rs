@@ -143,7 +143,12 @@ mod cases {
         let c1 = row(&r, "C1");
         let counts = c1.counts;
         assert_eq!(
-            (counts.frame, counts.sampled, counts.attempts, counts.reached),
+            (
+                counts.frame,
+                counts.sampled,
+                counts.attempts,
+                counts.reached
+            ),
             (20, 6, 6, 4)
         );
         assert_eq!((counts.responded, counts.complete), (4, 4));
@@ -157,7 +162,10 @@ mod cases {
         assert_eq!(c1.response_rate.n, 6);
         // C2-9 was returned in November: outside October's frame.
         let c2 = row(&r, "C2");
-        assert_eq!((c2.counts.frame, c2.counts.sampled, c2.counts.complete), (5, 4, 4));
+        assert_eq!(
+            (c2.counts.frame, c2.counts.sampled, c2.counts.complete),
+            (5, 4, 4)
+        );
         assert_eq!(c2.satisfaction.value, Some(0.25));
         // The same holds grouped by level and in total.
         let by_level = report::coverage(store, &october(), Dimension::Level, &settings(30))
@@ -182,14 +190,20 @@ mod cases {
         assert_eq!(keys, ["P", "D", "C1", "C2"]);
         for key in ["P", "D"] {
             let d = row(&r, key);
-            assert_eq!((d.counts.frame, d.counts.sampled, d.counts.complete), (25, 10, 8));
+            assert_eq!(
+                (d.counts.frame, d.counts.sampled, d.counts.complete),
+                (25, 10, 8)
+            );
             assert_eq!(d.strata, 2);
             let s = d.satisfaction;
             assert!(close(s.value.unwrap(), 0.65), "{key}: {s:?}");
             assert_eq!(s.n, 8);
             assert!(close(s.n_effective, 5.882353), "{s:?}");
             let ci = s.ci95.unwrap();
-            assert!(close(ci.low, 0.285149) && close(ci.high, 0.896334), "{ci:?}");
+            assert!(
+                close(ci.low, 0.285149) && close(ci.high, 0.896334),
+                "{ci:?}"
+            );
             assert!(close(d.score.value.unwrap(), 7.4), "{:?}", d.score);
             assert_eq!(d.response_rate.value, Some(0.8));
         }
@@ -222,7 +236,13 @@ mod cases {
         let bytes = report::monthly_workbook(&month).unwrap();
         let mut book = Xlsx::new(Cursor::new(bytes)).unwrap();
         let sheet = book.worksheet_range("Hồ sơ theo đơn vị").unwrap();
-        let heads: Vec<String> = sheet.rows().next().unwrap().iter().map(|c| c.to_string()).collect();
+        let heads: Vec<String> = sheet
+            .rows()
+            .next()
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         let at = |name: &str| {
             heads
                 .iter()

@@ -437,7 +437,10 @@ async fn unknown_units_wait_for_one_alias(store: &Store) {
     }
     let pending = store.pending_units().await.unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
-    assert_eq!((pending[0].name_key.as_str(), pending[0].rows), ("huyen phu quoc", 3));
+    assert_eq!(
+        (pending[0].name_key.as_str(), pending[0].rows),
+        ("huyen phu quoc", 3)
+    );
 
     // One alias: the admin says the export's "Huyện Phú Quốc" is Lấp Vò.
     let now = Utc::now();
@@ -467,7 +470,10 @@ async fn unknown_units_wait_for_one_alias(store: &Store) {
         .await
         .unwrap();
     assert_eq!((later.inserted, later.waiting.len()), (1, 0), "{later:#?}");
-    assert_eq!(store.dossier("W-6").await.unwrap().unwrap().unit_code, "h-lap-vo");
+    assert_eq!(
+        store.dossier("W-6").await.unwrap().unwrap().unit_code,
+        "h-lap-vo"
+    );
 }
 
 #[tokio::test]

@@ -639,9 +639,17 @@ mod cases {
         assert!(c.complaint.identity_masked);
         assert_eq!(c.complaint.dossier_code, None, "identity masked");
         assert_eq!(c.complaint.call_id.as_str(), "");
-        assert_eq!((c.clip_url.as_deref(), c.complaint.answer.clip_path.as_deref()), (None, None));
+        assert_eq!(
+            (
+                c.clip_url.as_deref(),
+                c.complaint.answer.clip_path.as_deref()
+            ),
+            (None, None)
+        );
         // The province still sees everything.
-        let whole = complaints::complaint_detail(&s, &clip_resp, None).await.unwrap();
+        let whole = complaints::complaint_detail(&s, &clip_resp, None)
+            .await
+            .unwrap();
         assert_eq!(whole.view.complaint.dossier_code.as_deref(), Some("HS-1"));
         assert!(whole.view.clip_url.is_some());
         assert!(
@@ -671,7 +679,10 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(seen.len(), 2);
-        let text = seen.iter().find(|c| c.complaint.response_id == text_resp).unwrap();
+        let text = seen
+            .iter()
+            .find(|c| c.complaint.response_id == text_resp)
+            .unwrap();
         assert_eq!(text.complaint.dossier_code.as_deref(), Some("HS-2"));
         // District B, whose commune it is about, never saw it.
         let seen_b = complaints::list_complaints(&s, Some(&district_b), &q)

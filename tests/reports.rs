@@ -18,8 +18,8 @@ use carecall::report::{
     self, Dimension, FeedbackKind, Month, ReportFilter, ReportTable, SHEETS, Stats,
 };
 use carecall::store::{CallId, Store};
-use survey_calls::{A, call, campaign_with_targets, dossier, unit};
 use chrono::{DateTime, TimeZone, Utc};
+use survey_calls::{A, call, campaign_with_targets, dossier, unit};
 
 /// 2026-10-10 09:00 in Đồng Tháp (UTC+7) plus `minutes`.
 fn oct(minutes: i64) -> DateTime<Utc> {
@@ -334,10 +334,8 @@ mod cases {
         assert_eq!(&total[col("Số cuộc gọi")], "6");
         assert_eq!(&total[col("Tỉ lệ hài lòng (%)")], "50.00");
 
-        let settings = report::CoverageSettings::new(
-            &carecall::questionnaire::Questionnaire::shipped(),
-            30,
-        );
+        let settings =
+            report::CoverageSettings::new(&carecall::questionnaire::Questionnaire::shipped(), 30);
         let month = report::monthly_report(
             store,
             Month::parse("2026-10").unwrap(),

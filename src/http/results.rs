@@ -156,7 +156,8 @@ pub async fn revise(
             at: Utc::now(),
         })
         .await?;
-    let detail = json!({ "proposal": id, "call": call, "key": r.key, "value": value, "reason": reason });
+    let detail =
+        json!({ "proposal": id, "call": call, "key": r.key, "value": value, "reason": reason });
     p.audit(s, "answer.propose", Some(response.as_str()), Some(detail))
         .await?;
     Ok(json!({ "proposal": id, "state": "pending", "key": r.key, "value": value }))
@@ -201,15 +202,26 @@ pub async fn approve(s: &AppState, p: &Principal, id: &str) -> Result<Value, Api
     p.require(Permission::ReviseAnswers)?;
     let (proposal, call, unit) = visible_proposal(s, p, id).await?;
     if proposal.state != ProposalState::Pending {
-        return Err(four_eyes(FourEyesError::Decided(state_word(proposal.state))));
+        return Err(four_eyes(FourEyesError::Decided(state_word(
+            proposal.state,
+        ))));
     }
     let units = s.store.units().await?;
-    let proposer = reviewer(&proposal.proposed_by, proposal.proposer_unit.as_deref(), &units);
+    let proposer = reviewer(
+        &proposal.proposed_by,
+        proposal.proposer_unit.as_deref(),
+        &units,
+    );
     let approver = reviewer(p.actor(), p.user.unit_code.as_deref(), &units);
     if let Err(e) = may_approve(&proposer, &approver, unit.as_deref()) {
         let detail = json!({ "proposal": id, "refused": e.to_string() });
-        p.audit(s, "answer.approve_refused", Some(proposal.response_id.as_str()), Some(detail))
-            .await?;
+        p.audit(
+            s,
+            "answer.approve_refused",
+            Some(proposal.response_id.as_str()),
+            Some(detail),
+        )
+        .await?;
         return Err(four_eyes(e));
     }
     let now = Utc::now();
@@ -241,13 +253,17 @@ pub async fn approve(s: &AppState, p: &Principal, id: &str) -> Result<Value, Api
     };
     let reason = format!(
         "{} (đề xuất: {}; phê duyệt: {}; mã đề xuất {id})",
-        proposal.reason, proposal.proposed_by, p.actor()
+        proposal.reason,
+        proposal.proposed_by,
+        p.actor()
     );
     let answer_id = s
         .store
         .revise_answer(&proposal.response_id, &answer, p.actor(), &reason)
         .await?;
-    s.store.link_correction_answer(id, answer_id.as_str()).await?;
+    s.store
+        .link_correction_answer(id, answer_id.as_str())
+        .await?;
     let detail = json!({
         "proposal": id, "call": call, "key": proposal.key, "value": proposal.value,
         "reason": proposal.reason, "proposed_by": proposal.proposed_by,
@@ -255,8 +271,13 @@ pub async fn approve(s: &AppState, p: &Principal, id: &str) -> Result<Value, Api
             "revision": a.revision, "kind": a.kind, "value": a.value,
         })),
     });
-    p.audit(s, "answer.revise", Some(proposal.response_id.as_str()), Some(detail))
-        .await?;
+    p.audit(
+        s,
+        "answer.revise",
+        Some(proposal.response_id.as_str()),
+        Some(detail),
+    )
+    .await?;
     Ok(json!({ "proposal": id, "state": "approved", "answer_id": answer_id }))
 }
 
@@ -265,7 +286,11 @@ pub async fn refuse(s: &AppState, p: &Principal, id: &str) -> Result<Value, ApiE
     p.require(Permission::ReviseAnswers)?;
     let (proposal, _, unit) = visible_proposal(s, p, id).await?;
     let units = s.store.units().await?;
-    let proposer = reviewer(&proposal.proposed_by, proposal.proposer_unit.as_deref(), &units);
+    let proposer = reviewer(
+        &proposal.proposed_by,
+        proposal.proposer_unit.as_deref(),
+        &units,
+    );
     let approver = reviewer(p.actor(), p.user.unit_code.as_deref(), &units);
     // The proposer may withdraw their own proposal.
     if approver.user != proposer.user {
@@ -278,8 +303,13 @@ pub async fn refuse(s: &AppState, p: &Principal, id: &str) -> Result<Value, ApiE
     {
         return Err(four_eyes(FourEyesError::Decided("decided")));
     }
-    p.audit(s, "answer.refuse", Some(proposal.response_id.as_str()), Some(json!({ "proposal": id })))
-        .await?;
+    p.audit(
+        s,
+        "answer.refuse",
+        Some(proposal.response_id.as_str()),
+        Some(json!({ "proposal": id })),
+    )
+    .await?;
     Ok(json!({ "proposal": id, "state": "refused" }))
 }
 
@@ -308,7 +338,9 @@ pub async fn pending_corrections(
     let mut out = Vec::new();
     for proposal in s.store.pending_corrections().await? {
         let (_, unit) = s.store.response_owner(&proposal.response_id).await?;
-        if p.require_unit(unit.as_deref(), "correction proposal").is_ok() {
+        if p.require_unit(unit.as_deref(), "correction proposal")
+            .is_ok()
+        {
             out.push(proposal);
         }
     }

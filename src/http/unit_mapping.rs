@@ -44,7 +44,9 @@ pub async fn add_alias(
     p.require(Permission::ManageData)?;
     let key = intake::unit_key(&body.name);
     if key.is_empty() {
-        return Err(ApiError::BadRequest("name: give the unit name as exports write it".into()));
+        return Err(ApiError::BadRequest(
+            "name: give the unit name as exports write it".into(),
+        ));
     }
     if !s.store.units().await?.iter().any(|u| u.code == body.unit) {
         return Err(ApiError::BadRequest(format!("no unit {:?}", body.unit)));

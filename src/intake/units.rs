@@ -48,7 +48,13 @@ const KINDS: [&str; 7] = [
 pub fn unit_key(name: &str) -> String {
     let folded: String = fold(name)
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '&' { c } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '&' {
+                c
+            } else {
+                ' '
+            }
+        })
         .collect();
     let mut words: Vec<&str> = folded.split_whitespace().collect();
     if let Some((_, full)) = ABBREVIATIONS.iter().find(|(a, _)| words.first() == Some(a))
@@ -148,8 +154,18 @@ mod tests {
 
     fn units() -> Vec<UnitRecord> {
         vec![
-            unit("tinh", "Trung tâm Phục vụ hành chính công tỉnh Đồng Tháp", "province", None),
-            unit("tp-cao-lanh", "Thành phố Cao Lãnh", "district", Some("tinh")),
+            unit(
+                "tinh",
+                "Trung tâm Phục vụ hành chính công tỉnh Đồng Tháp",
+                "province",
+                None,
+            ),
+            unit(
+                "tp-cao-lanh",
+                "Thành phố Cao Lãnh",
+                "district",
+                Some("tinh"),
+            ),
             unit("h-cao-lanh", "Huyện Cao Lãnh", "district", Some("tinh")),
             unit("xa-my-hiep", "Xã Mỹ Hiệp", "commune", Some("h-cao-lanh")),
             unit("xa-an-binh-1", "Xã An Bình", "commune", Some("h-cao-lanh")),
@@ -192,7 +208,10 @@ mod tests {
 
     #[test]
     fn an_alias_settles_a_name_once() {
-        let alias = (unit_key("UBND xã An Bình (TP Cao Lãnh)"), "xa-an-binh-2".to_owned());
+        let alias = (
+            unit_key("UBND xã An Bình (TP Cao Lãnh)"),
+            "xa-an-binh-2".to_owned(),
+        );
         let m = UnitMatcher::new(&units(), [alias]);
         assert_eq!(
             m.resolve("Ubnd Xa An Binh (TP Cao Lanh)").as_deref(),
@@ -207,10 +226,18 @@ mod tests {
     fn a_two_level_unit_list_works_by_data() {
         let list = vec![
             unit("tinh", "Tỉnh Đồng Tháp", "province", None),
-            unit("phuong-cao-lanh", "Phường Cao Lãnh", "commune", Some("tinh")),
+            unit(
+                "phuong-cao-lanh",
+                "Phường Cao Lãnh",
+                "commune",
+                Some("tinh"),
+            ),
         ];
         let m = UnitMatcher::new(&list, []);
-        assert_eq!(m.resolve("UBND phường Cao Lãnh").as_deref(), Some("phuong-cao-lanh"));
+        assert_eq!(
+            m.resolve("UBND phường Cao Lãnh").as_deref(),
+            Some("phuong-cao-lanh")
+        );
         assert_eq!(m.resolve("P. Cao Lãnh").as_deref(), Some("phuong-cao-lanh"));
     }
 }

@@ -193,10 +193,7 @@ fn per_unit(
     let mut rows = Vec::new();
     for u in tree_order(units) {
         let subtree = super::with_descendants(units, &u.code);
-        let mine: Vec<&CoverageCell> = cells
-            .iter()
-            .filter(|c| subtree.contains(&c.unit))
-            .collect();
+        let mine: Vec<&CoverageCell> = cells.iter().filter(|c| subtree.contains(&c.unit)).collect();
         if mine.is_empty() {
             continue;
         }
@@ -384,7 +381,13 @@ mod tests {
         b.key = Some("Hộ tịch".into());
         let mut c = cell("xa-b", 50, 40, 40);
         c.key = Some("Đất đai".into());
-        let r = assemble(Dimension::Field, vec![a, b, c], &units(), &Labels::default(), 30);
+        let r = assemble(
+            Dimension::Field,
+            vec![a, b, c],
+            &units(),
+            &Labels::default(),
+            30,
+        );
         assert_eq!(r.rows.len(), 2);
         let ho_tich = r.rows.iter().find(|r| r.label == "Hộ tịch").unwrap();
         assert!((ho_tich.satisfaction.value.unwrap() - 950.0 / 1100.0).abs() < 1e-12);

@@ -27,7 +27,11 @@ pub(super) fn coverage_headings(group: &str, min_n: u64) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
-    for what in ["Tỉ lệ phản hồi RR1 (%)", "Tỉ lệ hài lòng (%)", "Điểm trung bình"] {
+    for what in [
+        "Tỉ lệ phản hồi RR1 (%)",
+        "Tỉ lệ hài lòng (%)",
+        "Điểm trung bình",
+    ] {
         h.push(what.into());
         h.push(format!("{what}: n"));
         h.push(format!("{what}: KTC 95% dưới"));

@@ -136,11 +136,7 @@ fn weights<'a>(
     strata: &'a [Stratum],
     n_of: impl Fn(&Stratum) -> u64 + 'a,
 ) -> impl Iterator<Item = (f64, &'a Stratum)> + 'a {
-    let total: u64 = strata
-        .iter()
-        .filter(|s| n_of(s) > 0)
-        .map(|s| s.frame)
-        .sum();
+    let total: u64 = strata.iter().filter(|s| n_of(s) > 0).map(|s| s.frame).sum();
     strata
         .iter()
         .filter(move |s| n_of(s) > 0 && s.frame > 0 && total > 0)
@@ -291,7 +287,10 @@ mod tests {
         assert_eq!(e.n, 20);
         assert!(close(e.n_effective, 11.980198), "{e:?}");
         let ci = e.ci95.unwrap();
-        assert!(close(ci.low, 0.584587) && close(ci.high, 0.966105), "{ci:?}");
+        assert!(
+            close(ci.low, 0.584587) && close(ci.high, 0.966105),
+            "{ci:?}"
+        );
         assert!(e.small);
     }
 
@@ -315,9 +314,15 @@ mod tests {
         assert_eq!(e.n, 3);
         assert!(e.small);
         let (ci, plain) = (e.ci95.unwrap(), wilson(3, 3).unwrap());
-        assert!(close(ci.low, plain.low) && close(ci.high, plain.high), "{ci:?}");
+        assert!(
+            close(ci.low, plain.low) && close(ci.high, plain.high),
+            "{ci:?}"
+        );
         let none = weighted_rate(&[unit(500, 0, 0)], 30);
-        assert_eq!((none.value, none.n, none.ci95, none.small), (None, 0, None, true));
+        assert_eq!(
+            (none.value, none.n, none.ci95, none.small),
+            (None, 0, None, true)
+        );
         assert!(!weighted_rate(&[unit(500, 3, 3)], 3).small);
     }
 
@@ -361,6 +366,9 @@ mod tests {
         // var = 0.81·2/2 + 0.01·2/2 = 0.82; df = 4 − 2 = 2; t = 4.302653.
         let half = 4.302653 * 0.82f64.sqrt();
         let ci = e.ci95.unwrap();
-        assert!(close(ci.low, 8.6 - half) && close(ci.high, 8.6 + half), "{ci:?}");
+        assert!(
+            close(ci.low, 8.6 - half) && close(ci.high, 8.6 + half),
+            "{ci:?}"
+        );
     }
 }

@@ -25,8 +25,7 @@ use serde::Serialize;
 
 use crate::store::{Store, StoreError};
 pub use coverage::{
-    CoverageCell, CoverageReport, CoverageRow, CoverageSettings, DossierCounts, coverage,
-    row_level,
+    CoverageCell, CoverageReport, CoverageRow, CoverageSettings, DossierCounts, coverage, row_level,
 };
 pub use coverage_export::{SMALL_CELL, csv_coverage, xlsx_coverage};
 pub use estimate::{Estimate, Interval, Stratum};

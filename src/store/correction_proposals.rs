@@ -155,7 +155,11 @@ impl Store {
     }
 
     /// Links an approved proposal to the revision its approval appended.
-    pub async fn link_correction_answer(&self, id: &str, answer_id: &str) -> Result<(), StoreError> {
+    pub async fn link_correction_answer(
+        &self,
+        id: &str,
+        answer_id: &str,
+    ) -> Result<(), StoreError> {
         const OP: &str = "link_correction_answer";
         sqlx::query(
             "UPDATE correction_proposals SET answer_id = $1 WHERE id = $2 AND answer_id IS NULL",

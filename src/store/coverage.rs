@@ -65,7 +65,8 @@ fn push_frame(sql: &mut Sql, f: &ReportFilter, group: &str) {
             .bind(Param::Int(to_ms(from)));
     }
     if let Some(to) = f.to {
-        sql.push(" AND d.returned_at < ").bind(Param::Int(to_ms(to)));
+        sql.push(" AND d.returned_at < ")
+            .bind(Param::Int(to_ms(to)));
     }
     if let Some(units) = &f.units {
         sql.push(" AND ");
@@ -239,15 +240,31 @@ mod tests {
         push_frame(&mut sql, &f, "''");
         push_cases(&mut sql, &f);
         push_counts(&mut sql, &roles);
-        assert!(!sql.text.contains("DROP") && !sql.text.contains("x'"), "{}", sql.text);
-        assert!(!sql.text.contains("q1'") && !sql.text.contains("c'"), "{}", sql.text);
+        assert!(
+            !sql.text.contains("DROP") && !sql.text.contains("x'"),
+            "{}",
+            sql.text
+        );
+        assert!(
+            !sql.text.contains("q1'") && !sql.text.contains("c'"),
+            "{}",
+            sql.text
+        );
     }
 
     #[test]
     fn a_form_without_roles_counts_no_answers() {
         let mut sql = Sql::default();
         push_counts(&mut sql, &ReportRoles::default());
-        assert!(sql.text.contains("(1 = 0) THEN 1 ELSE 0 END) AS sat_n"), "{}", sql.text);
-        assert!(sql.text.contains("(1 = 0) THEN 1 ELSE 0 END) AS score_n"), "{}", sql.text);
+        assert!(
+            sql.text.contains("(1 = 0) THEN 1 ELSE 0 END) AS sat_n"),
+            "{}",
+            sql.text
+        );
+        assert!(
+            sql.text.contains("(1 = 0) THEN 1 ELSE 0 END) AS score_n"),
+            "{}",
+            sql.text
+        );
     }
 }

@@ -50,16 +50,16 @@ pub use campaign_types::{
     UnitRecord, unit_level,
 };
 pub use connect::{Backend, StoreOptions};
+pub use correction_proposals::{CorrectionProposal, NewProposal, ProposalState};
 pub use error::{StoreError, redact_url};
 pub use operators::{NewOperator, OperatorId, OperatorRecord, OperatorState, RegistrationRecord};
-pub use correction_proposals::{CorrectionProposal, NewProposal, ProposalState};
 pub use sampling::DossierFilter;
-pub use unit_aliases::{PendingDossier, PendingUnit};
 pub use types::{
     AnswerId, AnswerKind, AnswerRecord, CallId, CallOutcome, CallRecord, CallSummary, Dossier,
     NewAnswer, NewCall, NewRecording, RecordingId, RecordingRecord, ResponseId, ResponseRecord,
     disposition, response_status,
 };
+pub use unit_aliases::{PendingDossier, PendingUnit};
 pub use users::{Authenticated, NewUser, TokenRecord, UserChange, UserId, UserRecord};
 
 use chrono::{DateTime, Utc};

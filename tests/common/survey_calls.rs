@@ -124,7 +124,6 @@ pub async fn respond(
     r
 }
 
-
 /// A campaign over October 2026 whose sample is `targets` (dossier, unit).
 pub async fn campaign_with_targets(store: &Store, targets: &[(&str, &str)]) -> CampaignId {
     let oct = Utc.with_ymd_and_hms(2026, 10, 10, 2, 0, 0).unwrap();

@@ -34,7 +34,10 @@ async fn dashboard_shows_rates_and_escapes_names() {
     let october = text(send(&w.state, get("/?from=2026-10-01&to=2026-11-01", &cookie)).await).await;
     assert!(october.contains(">ít mẫu</span>"), "{october}");
     // D1: HS0 satisfied, HS1 not: 50 % of n = 2, Wilson [9.5 %, 90.5 %].
-    assert!(october.contains("50,0% <small>(n=2; 9,5% – 90,5%)"), "{october}");
+    assert!(
+        october.contains("50,0% <small>(n=2; 9,5% – 90,5%)"),
+        "{october}"
+    );
 }
 
 #[tokio::test]
