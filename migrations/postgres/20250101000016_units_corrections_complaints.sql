@@ -43,5 +43,10 @@ CREATE TABLE correction_proposals (
 );
 CREATE INDEX correction_proposals_response_id ON correction_proposals (response_id);
 
+-- The dossier reports (store/coverage.rs) look dossiers up by return date
+-- and each dossier's campaign targets.
+CREATE INDEX dossiers_returned_at ON dossiers (returned_at);
+CREATE INDEX campaign_targets_dossier_code ON campaign_targets (dossier_code);
+
 -- The province may hide the citizen's identity when it forwards a complaint.
 ALTER TABLE complaint_events ADD COLUMN mask_identity BIGINT NOT NULL DEFAULT 0;

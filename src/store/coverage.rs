@@ -8,7 +8,8 @@
 //! call-back); the query ranks them per dossier — complete first, then the
 //! most questions answered, then the latest — and keeps only the first, so a
 //! dossier counts at most once whether the data holds one response per
-//! dossier or one per call.
+//! dossier or one per call. A response counts for the dossier it names
+//! (`survey_responses.dossier_code`, written from the call's dossier).
 //!
 //! The SQL is built from constants and `$n` placeholders only; every value
 //! from the filter and the questionnaire is bound.
@@ -52,13 +53,50 @@ fn push_in(sql: &mut Sql, column: &str, values: &[String]) {
     sql.push("))");
 }
 
-/// The frame: dossiers whose result was returned in the period (seed 004),
-/// in the units, level and field asked for.
-fn push_frame(sql: &mut Sql, f: &ReportFilter, group: &str) {
+/// ` AND <column> = $n` when the report is about one campaign.
+fn push_campaign(sql: &mut Sql, f: &ReportFilter, column: &str) {
+    if let Some(c) = &f.campaign {
+        sql.push(" AND ").push(column).push(" = ").bind_text(c);
+    }
+}
+
+/// One row per dossier of the frame — returned in the period (seed 004), in
+/// the units, level and field asked for — with whether it was sampled, its
+/// attempts, whether anyone picked up, and the one response that counts
+/// (`best`). Every part is a lookup on an indexed column of one dossier, so
+/// the query grows linearly with the frame.
+fn push_per_dossier(sql: &mut Sql, f: &ReportFilter, group: &str) {
     sql.push(&format!(
-        "frame AS (SELECT d.code AS code, d.unit_code AS unit_code, {group} AS grp \
+        "SELECT d.code AS code, d.unit_code AS unit_code, {group} AS grp, \
+         CASE WHEN EXISTS (SELECT 1 FROM campaign_targets t WHERE t.dossier_code = d.code"
+    ));
+    push_campaign(sql, f, "t.campaign_id");
+    sql.push(") OR EXISTS (SELECT 1 FROM calls c WHERE c.dossier_code = d.code");
+    push_campaign(sql, f, "c.campaign_id");
+    sql.push(
+        ") THEN 1 ELSE 0 END AS sampled, \
+         CAST((SELECT COUNT(*) FROM calls c WHERE c.dossier_code = d.code",
+    );
+    push_campaign(sql, f, "c.campaign_id");
+    sql.push(&format!(
+        ") AS INTEGER) AS attempts, \
+         CASE WHEN EXISTS (SELECT 1 FROM calls c WHERE c.dossier_code = d.code \
+         AND (c.answered_at IS NOT NULL OR c.disposition IN {ANSWERED_DISPOSITIONS})"
+    ));
+    push_campaign(sql, f, "c.campaign_id");
+    sql.push(&format!(
+        ") THEN 1 ELSE 0 END AS reached, \
+         (SELECT r.id FROM survey_responses r JOIN calls c ON c.id = r.call_id \
+         WHERE r.dossier_code = d.code"
+    ));
+    push_campaign(sql, f, "c.campaign_id");
+    sql.push(&format!(
+        " ORDER BY CASE WHEN r.status IN ('{}', 'complete') THEN 1 ELSE 0 END DESC, \
+         (SELECT COUNT(*) FROM answer_latest a WHERE a.response_id = r.id AND {GIVEN}) DESC, \
+         r.created_at DESC, r.id DESC LIMIT 1) AS best \
          FROM dossiers d LEFT JOIN units u ON u.code = d.unit_code \
-         WHERE d.returned_at IS NOT NULL"
+         WHERE d.returned_at IS NOT NULL",
+        response_status::COMPLETED
     ));
     if let Some(from) = f.from {
         sql.push(" AND d.returned_at >= ")
@@ -77,63 +115,26 @@ fn push_frame(sql: &mut Sql, f: &ReportFilter, group: &str) {
             sql.push(" AND ").push(column).push(" = ").bind_text(v);
         }
     }
-    sql.push(")");
 }
 
-/// ` AND <column> = $n` when the report is about one campaign.
-fn push_campaign(sql: &mut Sql, f: &ReportFilter, column: &str) {
-    if let Some(c) = &f.campaign {
-        sql.push(" AND ").push(column).push(" = ").bind_text(c);
-    }
-}
-
-/// Attempts and contact per dossier, the dossiers drawn into a campaign, and
-/// the one response that counts per dossier (`best`).
-fn push_cases(sql: &mut Sql, f: &ReportFilter) {
-    sql.push(&format!(
-        ", att AS (SELECT c.dossier_code AS code, COUNT(*) AS attempts, \
-         MAX(CASE WHEN c.answered_at IS NOT NULL OR c.disposition IN {ANSWERED_DISPOSITIONS} \
-         THEN 1 ELSE 0 END) AS reached \
-         FROM calls c WHERE c.dossier_code IN (SELECT code FROM frame)"
-    ));
-    push_campaign(sql, f, "c.campaign_id");
-    sql.push(
-        " GROUP BY c.dossier_code), \
-         tgt AS (SELECT DISTINCT t.dossier_code AS code FROM campaign_targets t \
-         WHERE t.dossier_code IN (SELECT code FROM frame)",
-    );
-    push_campaign(sql, f, "t.campaign_id");
-    sql.push(&format!(
-        "), resp AS (SELECT x.code AS code, x.id AS id, x.complete AS complete, \
-         x.given AS given, ROW_NUMBER() OVER (PARTITION BY x.code \
-         ORDER BY x.complete DESC, x.given DESC, x.created_at DESC, x.id DESC) AS rn \
-         FROM (SELECT COALESCE(r.dossier_code, c.dossier_code) AS code, r.id AS id, \
-         r.created_at AS created_at, \
-         CASE WHEN r.status IN ('{}', 'complete') THEN 1 ELSE 0 END AS complete, \
-         (SELECT COUNT(*) FROM answer_latest a WHERE a.response_id = r.id AND {GIVEN}) AS given \
-         FROM survey_responses r JOIN calls c ON c.id = r.call_id \
-         WHERE COALESCE(r.dossier_code, c.dossier_code) IN (SELECT code FROM frame)",
-        response_status::COMPLETED
-    ));
-    push_campaign(sql, f, "c.campaign_id");
-    sql.push(") x), best AS (SELECT code, id, complete, given FROM resp WHERE rn = 1)");
-}
-
-/// The counts per (unit, group), reading the questions the form names.
-fn push_counts(sql: &mut Sql, roles: &ReportRoles) {
+/// The counts per (unit, group) over the rows of [`push_per_dossier`]
+/// (aliased `p`), reading the questions the form names from the counted
+/// response `b`.
+fn push_counts(sql: &mut Sql, f: &ReportFilter, group: &str, roles: &ReportRoles) {
     let (sat_key, positive, options) = roles.satisfaction.clone().unwrap_or_default();
     let (score_key, scores) = match &roles.score {
         Some((key, min, max)) => (key.clone(), (*min..=*max).map(|s| s.to_string()).collect()),
         None => (String::new(), Vec::new()),
     };
-    sql.push(
-        " SELECT f.unit_code AS unit_code, f.grp AS grp, COUNT(*) AS frame, \
-         SUM(CASE WHEN tgt.code IS NOT NULL OR att.code IS NOT NULL THEN 1 ELSE 0 END) AS sampled, \
-         SUM(CAST(COALESCE(att.attempts, 0) AS INTEGER)) AS attempts, \
-         SUM(COALESCE(att.reached, 0)) AS reached, \
-         SUM(CASE WHEN b.given > 0 THEN 1 ELSE 0 END) AS responded, \
-         SUM(COALESCE(b.complete, 0)) AS complete, SUM(CASE WHEN ",
-    );
+    sql.push(&format!(
+        "SELECT p.unit_code AS unit_code, p.grp AS grp, COUNT(*) AS frame, \
+         SUM(p.sampled) AS sampled, SUM(p.attempts) AS attempts, SUM(p.reached) AS reached, \
+         SUM(CASE WHEN EXISTS (SELECT 1 FROM answer_latest a WHERE a.response_id = p.best \
+         AND {GIVEN}) THEN 1 ELSE 0 END) AS responded, \
+         SUM(CASE WHEN b.status IN ('{}', 'complete') THEN 1 ELSE 0 END) AS complete, \
+         SUM(CASE WHEN ",
+        response_status::COMPLETED
+    ));
     push_in(sql, "s.value", &options);
     sql.push(" THEN 1 ELSE 0 END) AS sat_n, SUM(CASE WHEN ");
     push_in(sql, "s.value", &positive);
@@ -150,15 +151,16 @@ fn push_counts(sql: &mut Sql, roles: &ReportRoles) {
         push_in(sql, "k.value", &scores);
         sql.push(&format!(" THEN {expr} ELSE 0 END) AS {name}"));
     }
+    sql.push(" FROM (");
+    push_per_dossier(sql, f, group);
     sql.push(
-        " FROM frame f LEFT JOIN att ON att.code = f.code \
-         LEFT JOIN tgt ON tgt.code = f.code LEFT JOIN best b ON b.code = f.code \
-         LEFT JOIN answer_latest s ON s.response_id = b.id AND s.kind = 'value' AND s.key = ",
+        ") p LEFT JOIN survey_responses b ON b.id = p.best \
+         LEFT JOIN answer_latest s ON s.response_id = p.best AND s.kind = 'value' AND s.key = ",
     )
     .bind_text(&sat_key)
-    .push(" LEFT JOIN answer_latest k ON k.response_id = b.id AND k.kind = 'value' AND k.key = ")
+    .push(" LEFT JOIN answer_latest k ON k.response_id = p.best AND k.kind = 'value' AND k.key = ")
     .bind_text(&score_key)
-    .push(" GROUP BY f.unit_code, f.grp ORDER BY f.unit_code, f.grp");
+    .push(" GROUP BY p.unit_code, p.grp ORDER BY p.unit_code, p.grp");
 }
 
 impl Store {
@@ -173,10 +175,7 @@ impl Store {
     ) -> Result<Vec<CoverageCell>, StoreError> {
         const OP: &str = "coverage_cells";
         let mut sql = Sql::default();
-        sql.push("WITH ");
-        push_frame(&mut sql, f, &group_expr(by, self.backend));
-        push_cases(&mut sql, f);
-        push_counts(&mut sql, roles);
+        push_counts(&mut sql, f, &group_expr(by, self.backend), roles);
         let rows = sql
             .query()
             .fetch_all(&self.pool)
@@ -237,9 +236,7 @@ mod tests {
             score: Some(("q4".into(), 1, 2)),
         };
         let mut sql = Sql::default();
-        push_frame(&mut sql, &f, "''");
-        push_cases(&mut sql, &f);
-        push_counts(&mut sql, &roles);
+        push_counts(&mut sql, &f, "''", &roles);
         assert!(
             !sql.text.contains("DROP") && !sql.text.contains("x'"),
             "{}",
@@ -255,7 +252,12 @@ mod tests {
     #[test]
     fn a_form_without_roles_counts_no_answers() {
         let mut sql = Sql::default();
-        push_counts(&mut sql, &ReportRoles::default());
+        push_counts(
+            &mut sql,
+            &ReportFilter::default(),
+            "''",
+            &ReportRoles::default(),
+        );
         assert!(
             sql.text.contains("(1 = 0) THEN 1 ELSE 0 END) AS sat_n"),
             "{}",
