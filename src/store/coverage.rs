@@ -84,11 +84,11 @@ fn push_per_dossier(sql: &mut Sql, f: &ReportFilter, group: &str) {
          AND (c.answered_at IS NOT NULL OR c.disposition IN {ANSWERED_DISPOSITIONS})"
     ));
     push_campaign(sql, f, "c.campaign_id");
-    sql.push(&format!(
+    sql.push(
         ") THEN 1 ELSE 0 END AS reached, \
          (SELECT r.id FROM survey_responses r JOIN calls c ON c.id = r.call_id \
-         WHERE r.dossier_code = d.code"
-    ));
+         WHERE r.dossier_code = d.code",
+    );
     push_campaign(sql, f, "c.campaign_id");
     sql.push(&format!(
         " ORDER BY CASE WHEN r.status IN ('{}', 'complete') THEN 1 ELSE 0 END DESC, \
