@@ -30,7 +30,7 @@ const FIELDS: [&str; 6] = [
     "giao-duc",
 ];
 
-const QUERIES: [&str; 9] = [
+const QUERIES: [&str; 11] = [
     "total",
     "total (again, warm)",
     "per unit",
@@ -40,6 +40,8 @@ const QUERIES: [&str; 9] = [
     "per campaign",
     "feedback list (all)",
     "monthly workbook (2025-06)",
+    "dossier coverage per unit (rolled up, weighted)",
+    "dossier coverage per month",
 ];
 
 /// Calls per multi-row INSERT and per transaction.
@@ -111,11 +113,23 @@ async fn run(backend: &str, url: &str, responses: usize) {
     report_time(backend, QUERIES[7], t.elapsed(), list.len());
     let t = Instant::now();
     let month = Month::parse("2025-06").unwrap();
-    let m = report::monthly_report(&store, month, &all)
+    let settings =
+        report::CoverageSettings::new(&carecall::questionnaire::Questionnaire::shipped(), 30);
+    let m = report::monthly_report(&store, month, &all, &settings)
         .await
         .expect("monthly");
     let bytes = report::monthly_workbook(&m).expect("workbook");
     report_time(backend, QUERIES[8], t.elapsed(), bytes.len());
+    for (name, by) in [
+        (QUERIES[9], Dimension::Unit),
+        (QUERIES[10], Dimension::Month),
+    ] {
+        let t = Instant::now();
+        let c = report::coverage(&store, &all, by, &settings)
+            .await
+            .expect(name);
+        report_time(backend, name, t.elapsed(), c.rows.len());
+    }
     store.close().await;
 }
 

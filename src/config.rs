@@ -49,6 +49,24 @@ pub struct Config {
     pub registrar: RegistrarConfig,
     pub bridge: BridgeConfig,
     pub webrtc: WebRtcConfig,
+    pub reports: ReportsConfig,
+}
+
+/// `[reports]`: how figures are published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// A rate or mean resting on fewer responses than this is flagged as a
+    /// small cell in pages and workbooks (shown, never hidden).
+    pub min_responses: u64,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            min_responses: crate::report::estimate::DEFAULT_MIN_RESPONSES,
+        }
+    }
 }
 
 /// `[bridge]`: handing a citizen's call to a live operator.
@@ -451,6 +469,7 @@ impl Default for Config {
             registrar: RegistrarConfig::default(),
             bridge: BridgeConfig::default(),
             webrtc: WebRtcConfig::default(),
+            reports: ReportsConfig::default(),
         }
     }
 }
@@ -656,7 +675,7 @@ fn apply_env(
     table: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
-    const SECTIONS: [&str; 11] = [
+    const SECTIONS: [&str; 12] = [
         "sip",
         "trunk",
         "media",
@@ -668,6 +687,7 @@ fn apply_env(
         "registrar",
         "bridge",
         "webrtc",
+        "reports",
     ];
     for (var, raw) in vars {
         let Some(rest) = var.strip_prefix(ENV_PREFIX) else {

@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod call;
 pub mod campaign;
 pub mod config;
+pub mod corrections;
 pub mod demo;
 pub mod dialer;
 pub mod http;

@@ -582,13 +582,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     if config.dialer.units_file.exists() {
                         carecall::campaign::load_units(&store, &config.dialer.units_file).await?;
                     }
-                    let units = store.units().await?;
-                    let resolve = move |u: &str| carecall::campaign::resolve_unit(&units, u);
+                    let matcher = carecall::intake::unit_matcher(&store).await?;
+                    let resolve = move |u: &str| matcher.resolve(u);
                     let report =
                         carecall::intake::import_file(&store, &file, &resolve, None).await?;
                     println!("{}", serde_json::to_string(&report)?);
                     for issue in &report.errors {
                         eprintln!("{}:{}: {}", file.display(), issue.line, issue.reason);
+                    }
+                    for w in &report.waiting {
+                        eprintln!(
+                            "{}:{}: unit {:?} is not in the unit list; the row waits until an \
+                             administrator maps the name (POST /api/v1/units/aliases)",
+                            file.display(),
+                            w.line,
+                            w.unit
+                        );
                     }
                     Ok(if report.errors.is_empty() {
                         ExitCode::SUCCESS

@@ -47,6 +47,83 @@ pub struct Question {
     pub max: Option<i64>,
     #[serde(default)]
     pub shown_when: Option<ShownWhen>,
+    /// What the reports read this question as (see [`Role`]).
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// For a [`Role::Satisfaction`] or factor question on a 2- or 4-level
+    /// scale: the option codes that count as satisfied ("hài lòng"; "rất
+    /// tốt" and "tốt").
+    #[serde(default)]
+    pub positive: Vec<String>,
+    /// The SIPAS factor (seed 003) a scale question measures.
+    #[serde(default)]
+    pub factor: Option<Factor>,
+    /// The SIPAS factor each option of a "what satisfied you most" question
+    /// names (option code → factor).
+    #[serde(default)]
+    pub option_factors: std::collections::BTreeMap<String, Factor>,
+}
+
+/// The part a question plays in the reports, so that they follow the form
+/// (a renumbered or 4-level form needs no new code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The overall satisfaction question: its `positive` options are the
+    /// satisfied answers, every option an answer.
+    Satisfaction,
+    /// The overall score (a [`QuestionKind::Score`]).
+    Score,
+    /// Complaints, problems to fix (phản ánh, kiến nghị).
+    Complaint,
+    /// Suggestions for improvement.
+    Suggestion,
+}
+
+/// The five factors of the national satisfaction index (SIPAS, seed 003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Factor {
+    /// Tiếp cận dịch vụ: the office, its signs, the waiting area.
+    Access,
+    /// Thủ tục hành chính: published, the right papers and fees, on time.
+    Procedure,
+    /// Công chức: polite, listens, answers, guides, follows the rules.
+    CivilServant,
+    /// Kết quả: correct, complete, accurate.
+    Result,
+    /// Tiếp nhận, xử lý phản ánh, kiến nghị.
+    Feedback,
+}
+
+impl Factor {
+    pub const ALL: [Factor; 5] = [
+        Factor::Access,
+        Factor::Procedure,
+        Factor::CivilServant,
+        Factor::Result,
+        Factor::Feedback,
+    ];
+
+    /// The factor's name in the SIPAS method's words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Factor::Access => "Tiếp cận dịch vụ",
+            Factor::Procedure => "Thủ tục hành chính",
+            Factor::CivilServant => "Công chức trực tiếp giải quyết",
+            Factor::Result => "Kết quả giải quyết",
+            Factor::Feedback => "Tiếp nhận, xử lý phản ánh, kiến nghị",
+        }
+    }
+}
+
+/// Where the reports find the questions they read, from the form.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReportRoles {
+    /// The satisfaction question: key, satisfied option codes, all codes.
+    pub satisfaction: Option<(String, Vec<String>, Vec<String>)>,
+    /// The score question: key, min, max.
+    pub score: Option<(String, i64, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +240,7 @@ impl Questionnaire {
             if q.questions.iter().filter(|o| o.key == question.key).count() > 1 {
                 return Err(bad("the key is used twice"));
             }
+            check_roles(&q, question).map_err(bad)?;
         }
         if let Some(key) = q.complete_when.iter().find(|k| q.question(k).is_none()) {
             return Err(QuestionnaireError::Invalid {
@@ -172,6 +250,18 @@ impl Questionnaire {
             });
         }
         Ok(q)
+    }
+
+    /// The questions the reports read, by role.
+    pub fn report_roles(&self) -> ReportRoles {
+        let by = |role| self.questions.iter().find(|q| q.role == Some(role));
+        ReportRoles {
+            satisfaction: by(Role::Satisfaction).map(|q| {
+                let all = q.options.iter().map(|(c, _)| c.clone()).collect();
+                (q.key.clone(), q.positive.clone(), all)
+            }),
+            score: by(Role::Score).and_then(|q| Some((q.key.clone(), q.min?, q.max?))),
+        }
     }
 
     pub fn question(&self, key: &str) -> Option<&Question> {
@@ -255,6 +345,37 @@ impl Questionnaire {
     }
 }
 
+/// A role or factor must fit its question: one question per role, the
+/// satisfaction and factor questions are choices whose `positive` codes are
+/// options, the score is a score, option factors name options.
+fn check_roles(form: &Questionnaire, q: &Question) -> Result<(), &'static str> {
+    if let Some(role) = q.role
+        && form
+            .questions
+            .iter()
+            .filter(|o| o.role == Some(role))
+            .count()
+            > 1
+    {
+        return Err("another question has the same role");
+    }
+    let scale = q.role == Some(Role::Satisfaction) || q.factor.is_some();
+    if scale && (q.kind != QuestionKind::Choice || q.positive.is_empty()) {
+        return Err("a satisfaction or factor question is a choice with positive options");
+    }
+    if !q.positive.is_empty() && !scale {
+        return Err("positive is only for the satisfaction question or a factor question");
+    }
+    let is_option = |code: &String| q.options.iter().any(|(c, _)| c == code);
+    if !q.positive.iter().all(is_option) || !q.option_factors.keys().all(is_option) {
+        return Err("positive and option_factors must name the question's options");
+    }
+    if q.role == Some(Role::Score) && q.kind != QuestionKind::Score {
+        return Err("the score role needs a score question");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +439,73 @@ mod tests {
         let bad = format!("complete_when = ['a', 'zz']\n{form}");
         let e = Questionnaire::parse(&bad, "f.toml").unwrap_err();
         assert!(e.to_string().contains("\"zz\""), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_form_names_its_report_roles() {
+        let roles = Questionnaire::shipped().report_roles();
+        assert_eq!(
+            roles.satisfaction,
+            Some((
+                "q1".into(),
+                vec!["1".into()],
+                vec!["1".into(), "2".into(), "3".into()]
+            ))
+        );
+        assert_eq!(roles.score, Some(("q4".into(), 1, 10)));
+        let q2 = Questionnaire::shipped();
+        let q2 = q2.question("q2").unwrap();
+        assert_eq!(q2.option_factors.get("2"), Some(&Factor::CivilServant));
+        assert_eq!(q2.option_factors.len(), 5);
+    }
+
+    /// A 4-level scale (rất tốt, tốt, bình thường, chưa tốt) renumbered as
+    /// "s": the reports follow the data.
+    #[test]
+    fn a_four_level_form_is_read_from_data() {
+        let text = r#"title = "t"
+[[questions]]
+key = "s"
+part = 1
+label = "Đánh giá chung"
+kind = "choice"
+options = [["a", "Rất tốt"], ["b", "Tốt"], ["c", "Bình thường"], ["d", "Chưa tốt"]]
+role = "satisfaction"
+positive = ["a", "b"]
+[[questions]]
+key = "cs"
+part = 1
+label = "Công chức"
+kind = "choice"
+options = [["1", "Hài lòng"], ["2", "Không hài lòng"]]
+factor = "civil_servant"
+positive = ["1"]
+"#;
+        let q = Questionnaire::parse(text, "f.toml").unwrap();
+        let (key, positive, all) = q.report_roles().satisfaction.unwrap();
+        assert_eq!((key.as_str(), positive.len(), all.len()), ("s", 2, 4));
+        assert_eq!(q.report_roles().score, None);
+        assert_eq!(q.question("cs").unwrap().factor, Some(Factor::CivilServant));
+    }
+
+    #[test]
+    fn roles_that_do_not_fit_are_refused() {
+        let head = "title = 't'\n[[questions]]\nkey = 'a'\npart = 1\nlabel = 'x'\n";
+        for (body, why) in [
+            ("kind = 'text'\nrole = 'satisfaction'\n", "choice"),
+            (
+                "kind = 'choice'\noptions = [['1', 'x']]\nrole = 'satisfaction'\npositive = ['9']\n",
+                "options",
+            ),
+            ("kind = 'text'\nrole = 'score'\n", "score"),
+            (
+                "kind = 'choice'\noptions = [['1', 'x']]\npositive = ['1']\n",
+                "only",
+            ),
+        ] {
+            let e = Questionnaire::parse(&format!("{head}{body}"), "f.toml").unwrap_err();
+            assert!(e.to_string().contains(why), "{body}: {e}");
+        }
     }
 
     #[test]

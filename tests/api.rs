@@ -931,15 +931,75 @@ mod cases {
             "refused corrections wrote nothing"
         );
 
+        // Four eyes: the district's own supervisor only proposes.
         let (st, _, done) = send(&w, "POST", &uri, &[("authorization", &sup)], Some(good)).await;
+        assert_eq!(st, StatusCode::ACCEPTED, "{done}");
+        assert_eq!(done["state"], "pending");
+        let proposal = done["proposal"].as_str().unwrap().to_string();
+        assert_eq!(
+            history_len(&w).await,
+            before,
+            "nothing applied before approval"
+        );
+        let approve = format!("/api/v1/corrections/{proposal}/approve");
+        // Refused: the proposer, a second supervisor of the same unit, a
+        // supervisor of another district (same level). Nothing is written.
+        let colleague = bearer(
+            &token(
+                store,
+                "giamsat2.caolanh",
+                Role::Supervisor,
+                Some("tp-cao-lanh"),
+            )
+            .await,
+        );
+        let peer =
+            bearer(&token(store, "giamsat.sadec", Role::Supervisor, Some("tp-sa-dec")).await);
+        for (who, want) in [
+            (&sup, StatusCode::FORBIDDEN),
+            (&colleague, StatusCode::FORBIDDEN),
+            // Another district cannot even see the proposal.
+            (&peer, StatusCode::NOT_FOUND),
+            (&viewer, StatusCode::FORBIDDEN),
+        ] {
+            let (st, h, body) = send(&w, "POST", &approve, &[("authorization", who)], None).await;
+            assert_eq!(st, want, "{body}");
+            assert_eq!(h[header::CONTENT_TYPE], "application/problem+json");
+        }
+        assert_eq!(
+            history_len(&w).await,
+            before,
+            "refused approvals wrote nothing"
+        );
+        let (st, _, pending) = send(
+            &w,
+            "GET",
+            "/api/v1/corrections",
+            &[("authorization", &sup)],
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+        assert_eq!(pending[0]["proposed_by"], "giamsat.caolanh");
+        // The province approves: the revision is appended, naming both.
+        let admin = bearer(&w.admin);
+        let (st, _, done) = send(&w, "POST", &approve, &[("authorization", &admin)], None).await;
         assert_eq!(st, StatusCode::CREATED, "{done}");
+        let (st, _, _) = send(&w, "POST", &approve, &[("authorization", &admin)], None).await;
+        assert_eq!(st, StatusCode::CONFLICT, "applied once");
         let history = store.answer_history(&w.own_response).await.unwrap();
         let q4: Vec<_> = history.iter().filter(|a| a.key == "q4").collect();
         assert_eq!(q4.len(), 2, "the original stays");
         assert_eq!(q4[0].value.as_deref(), Some("9"));
         assert_eq!(q4[1].value.as_deref(), Some("8"));
         assert_eq!(q4[1].revision, 2);
-        assert_eq!(q4[1].changed_by.as_deref(), Some("giamsat.caolanh"));
+        assert_eq!(q4[1].changed_by.as_deref(), Some("admin"));
+        let why = q4[1].change_reason.as_deref().unwrap();
+        assert!(
+            why.contains("khách sửa lại điểm") && why.contains("giamsat.caolanh"),
+            "{why}"
+        );
         assert_eq!(
             q4[1].offset_ms, q4[0].offset_ms,
             "the mark stays on the recording"
@@ -962,9 +1022,25 @@ mod cases {
             })
             .await
             .unwrap();
-        assert_eq!(log.len(), 1);
-        assert_eq!(log[0].actor, "giamsat.caolanh");
-        assert_eq!(log[0].detail.as_ref().unwrap()["previous"]["value"], "9");
+        let actions: Vec<(&str, &str)> = log
+            .iter()
+            .map(|e| (e.action.as_str(), e.actor.as_str()))
+            .collect();
+        assert!(
+            actions.contains(&("answer.propose", "giamsat.caolanh")),
+            "{actions:?}"
+        );
+        assert!(actions.contains(&("answer.revise", "admin")), "{actions:?}");
+        assert!(
+            actions.contains(&("answer.approve_refused", "giamsat.caolanh")),
+            "{actions:?}"
+        );
+        let revise = log.iter().find(|e| e.action == "answer.revise").unwrap();
+        assert_eq!(revise.detail.as_ref().unwrap()["previous"]["value"], "9");
+        assert_eq!(
+            revise.detail.as_ref().unwrap()["proposed_by"],
+            "giamsat.caolanh"
+        );
         assert!(store.verify_chain().await.unwrap().is_intact());
         // Another district's response: not found, nothing written.
         let other = store.call_summary(&w.other_call).await.unwrap().unwrap();
@@ -1026,7 +1102,7 @@ mod cases {
             Some(body),
         )
         .await;
-        assert_eq!(st, StatusCode::CREATED);
+        assert_eq!(st, StatusCode::ACCEPTED);
 
         let (st, h, _) = send(
             &w,

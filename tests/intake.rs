@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use carecall::intake::{self, Format, ImportReport, IntakeError};
-use carecall::store::{Dossier, Store};
+use carecall::store::{Dossier, Store, UnitRecord};
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 
 fn fixture(name: &str) -> PathBuf {
@@ -50,10 +50,9 @@ const GOOD: [&str; 5] = [
 ];
 
 /// (line, code, kind) of every refused row of `dossiers.csv`.
-const BAD: [(usize, Option<&str>, &str); 6] = [
+const BAD: [(usize, Option<&str>, &str); 5] = [
     (4, Some("000.00.21.H19-240305-0007"), "bad_phone"),
     (6, Some("000.00.22.H19-240306-0004"), "bad_date"),
-    (7, Some("000.00.99.H19-240307-0005"), "unknown_unit"),
     (
         8,
         Some("000.00.23.H19-240310-0006"),
@@ -62,6 +61,9 @@ const BAD: [(usize, Option<&str>, &str); 6] = [
     (9, None, "missing_value"),
     (10, Some("000.00.21.H19-240304-0001"), "duplicate_code"),
 ];
+
+/// The row of `dossiers.csv` whose unit ("Huyện Phú Quốc") is in no list.
+const WAITING: &str = "000.00.99.H19-240307-0005";
 
 fn vn(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     intake::vietnam()
@@ -93,20 +95,31 @@ async fn assert_first_import(store: &Store, report: &ImportReport) {
         reasons[0]
     );
     assert!(reasons[1].contains("received_at") && reasons[1].contains("30/02/2024"));
-    assert!(reasons[2].contains("Huyện Phú Quốc"));
     assert_eq!(
-        reasons[3],
+        reasons[2],
         "returned_at (05/03/2024 00:00) is before received_at (10/03/2024 00:00)"
     );
-    assert_eq!(reasons[4], "code is empty");
-    assert!(reasons[5].contains("line 2"), "{}", reasons[5]);
+    assert_eq!(reasons[3], "code is empty");
+    assert!(reasons[4].contains("line 2"), "{}", reasons[4]);
+    // An unknown unit is not a refusal: the row waits for its unit's mapping.
+    let waiting: Vec<(usize, &str, &str)> = report
+        .waiting
+        .iter()
+        .map(|w| (w.line, w.code.as_str(), w.unit.as_str()))
+        .collect();
+    assert_eq!(
+        waiting,
+        [(7, "000.00.99.H19-240307-0005", "Huyện Phú Quốc")],
+        "{report:#?}"
+    );
 
     for code in GOOD {
         assert!(store.dossier(code).await.unwrap().is_some(), "{code}");
     }
-    for (_, code, _) in &BAD[..4] {
+    for (_, code, _) in &BAD[..3] {
         assert_eq!(store.dossier(code.unwrap()).await.unwrap(), None);
     }
+    assert_eq!(store.dossier(WAITING).await.unwrap(), None);
 
     let birth = store.dossier(GOOD[0]).await.unwrap().unwrap();
     assert_eq!(birth.procedure, "Đăng ký khai sinh");
@@ -174,7 +187,10 @@ async fn reimport_changes_nothing() {
         (11, 0, 0, 5),
         "{again:#?}"
     );
-    assert_eq!(again.errors.len(), 6);
+    assert_eq!(again.errors.len(), 5);
+    // The row with an unknown unit waits again, still once.
+    assert_eq!(again.waiting.len(), 1);
+    assert_eq!(store.pending_units().await.unwrap()[0].rows, 1);
     assert_eq!(stored(&store).await, before, "created_at and fields kept");
 }
 
@@ -213,6 +229,27 @@ async fn a_changed_row_is_an_update_that_keeps_created_at() {
 async fn semicolons_and_bom_read_the_same() {
     let (_dir, store) = sqlite().await;
     let report = intake::import_file(&store, &fixture("dossiers_semicolon_bom.csv"), &unit, None)
+        .await
+        .unwrap();
+    assert_first_import(&store, &report).await;
+}
+
+/// Issue 10: the one-stop system's own export, Vietnamese headers in its
+/// column order, imports like the English one.
+#[tokio::test]
+async fn vietnamese_headers_read_the_same() {
+    let (dir, store) = sqlite().await;
+    let english = std::fs::read_to_string(fixture("dossiers.csv")).unwrap();
+    let (header, body) = english.split_once('\n').unwrap();
+    assert_eq!(
+        header.trim_end(),
+        "code,procedure,field,unit,applicant_kind,applicant_name,phone,received_at,returned_at"
+    );
+    let vietnamese = "Mã hồ sơ,Tên thủ tục,Lĩnh vực,Đơn vị,Đối tượng,Chủ hồ sơ,\
+                      Số điện thoại,Ngày tiếp nhận,Ngày trả kết quả";
+    let path = dir.path().join("mot-cua.csv");
+    std::fs::write(&path, format!("{vietnamese}\n{body}")).unwrap();
+    let report = intake::import_file(&store, &path, &unit, None)
         .await
         .unwrap();
     assert_first_import(&store, &report).await;
@@ -344,6 +381,116 @@ async fn file_level_errors_name_the_file() {
         .await
         .unwrap();
     assert_eq!(report.inserted, 5);
+}
+
+/// The units of [`UNITS`] in the store (the province above four districts).
+async fn store_units(store: &Store) {
+    for (i, (code, name)) in UNITS.iter().enumerate() {
+        let (level, parent) = if i == 0 {
+            ("province", None)
+        } else {
+            ("district", Some(UNITS[0].0.to_owned()))
+        };
+        let u = UnitRecord {
+            code: (*code).into(),
+            name: (*name).into(),
+            level: level.into(),
+            parent,
+        };
+        store.upsert_unit(&u).await.unwrap();
+    }
+}
+
+/// Rows naming an unknown unit in three spellings wait (nothing refused,
+/// nothing stored as a dossier); one alias releases all of them and every
+/// later row with that name. A row whose unit is unknown *and* whose phone is
+/// bad is refused, not parked.
+async fn unknown_units_wait_for_one_alias(store: &Store) {
+    store_units(store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("waiting.csv");
+    std::fs::write(
+        &path,
+        "Mã hồ sơ,Tên thủ tục,Lĩnh vực,Đơn vị,Đối tượng,Chủ hồ sơ,Số điện thoại,Ngày tiếp nhận,Ngày trả kết quả\n\
+         W-1,Đăng ký khai sinh,Hộ tịch,UBND huyện Phú Quốc,Cá nhân,Nguyễn Văn An,0912345678,04/03/2024,06/03/2024\n\
+         W-2,Đăng ký kết hôn,Hộ tịch,HUYỆN PHÚ QUỐC,Cá nhân,Võ Minh Tâm,0912345679,04/03/2024,06/03/2024\n\
+         W-3,Đăng ký kết hôn,Hộ tịch,huyen phu quoc,Cá nhân,Lê Văn C,0912345670,04/03/2024,06/03/2024\n\
+         W-4,Đăng ký kết hôn,Hộ tịch,Huyện Phú Quốc,Cá nhân,Lê Văn D,0123,04/03/2024,06/03/2024\n\
+         W-5,Đăng ký kết hôn,Hộ tịch,UBND Thành phố Sa Đéc,Cá nhân,Lê Văn E,0912345671,04/03/2024,06/03/2024\n",
+    )
+    .unwrap();
+    let matcher = intake::unit_matcher(store).await.unwrap();
+    let resolve = move |u: &str| matcher.resolve(u);
+    let report = intake::import_file(store, &path, &resolve, None)
+        .await
+        .unwrap();
+    assert_eq!(report.inserted, 1, "{report:#?}");
+    let waiting: Vec<&str> = report.waiting.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(waiting, ["W-1", "W-2", "W-3"]);
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].code.as_deref(), Some("W-4"));
+    // "UBND Thành phố Sa Đéc" matched tp-sa-dec by its name's key.
+    let w5 = store.dossier("W-5").await.unwrap().unwrap();
+    assert_eq!(w5.unit_code, "tp-sa-dec");
+    for code in ["W-1", "W-2", "W-3", "W-4"] {
+        assert_eq!(store.dossier(code).await.unwrap(), None, "{code}");
+    }
+    let pending = store.pending_units().await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(
+        (pending[0].name_key.as_str(), pending[0].rows),
+        ("huyen phu quoc", 3)
+    );
+
+    // One alias: the admin says the export's "Huyện Phú Quốc" is Lấp Vò.
+    let now = Utc::now();
+    let key = intake::unit_key("Huyện Phú Quốc");
+    store
+        .set_unit_alias(&key, "Huyện Phú Quốc", "h-lap-vo", "admin", now)
+        .await
+        .unwrap();
+    let matcher = intake::unit_matcher(store).await.unwrap();
+    let resolve = move |u: &str| matcher.resolve(u);
+    let released = intake::release_waiting(store, &resolve, now).await.unwrap();
+    assert_eq!((released.total, released.inserted), (3, 3), "{released:#?}");
+    assert!(store.pending_units().await.unwrap().is_empty());
+    for code in ["W-1", "W-2", "W-3"] {
+        let d = store.dossier(code).await.unwrap().unwrap();
+        assert_eq!(d.unit_code, "h-lap-vo", "{code}");
+        assert_eq!(d.received_at, Some(vn(2024, 3, 4, 0, 0)));
+    }
+    // A later row with the name follows the alias at once.
+    std::fs::write(
+        &path,
+        "code,procedure,field,unit,applicant_kind,applicant_name,phone,received_at,returned_at\n\
+         W-6,Đăng ký khai sinh,Hộ tịch,Ủy ban nhân dân huyện Phú Quốc,Cá nhân,X,0912345672,04/03/2024,\n",
+    )
+    .unwrap();
+    let later = intake::import_file(store, &path, &resolve, None)
+        .await
+        .unwrap();
+    assert_eq!((later.inserted, later.waiting.len()), (1, 0), "{later:#?}");
+    assert_eq!(
+        store.dossier("W-6").await.unwrap().unwrap().unit_code,
+        "h-lap-vo"
+    );
+}
+
+#[tokio::test]
+async fn unknown_units_wait_for_one_alias_sqlite() {
+    let (_dir, store) = sqlite().await;
+    unknown_units_wait_for_one_alias(&store).await;
+}
+
+#[tokio::test]
+async fn unknown_units_wait_for_one_alias_postgres() {
+    let Some(server) = common::pg::PgServer::start() else {
+        return;
+    };
+    let url = server.fresh_database().await;
+    let store = Store::connect(&url).await.unwrap();
+    unknown_units_wait_for_one_alias(&store).await;
+    store.close().await;
 }
 
 #[tokio::test]

@@ -659,19 +659,63 @@ mod cases {
         let district_a = ["HUYEN-A".to_string(), "XA-A".to_string()];
         let district_b = ["HUYEN-B".to_string(), "XA-B".to_string()];
 
+        // A complaint about district A's commune is not shown to district A
+        // until the province forwards it.
+        let seen = complaints::list_complaints(&s, Some(&district_a), &q)
+            .await
+            .unwrap();
+        assert!(seen.is_empty(), "{seen:?}");
+        assert!(
+            complaints::complaint_detail(&s, &clip_resp, Some(&district_a))
+                .await
+                .is_err(),
+            "not forwarded: not found"
+        );
+        let note: complaints::ActionBody =
+            serde_json::from_value(json!({ "action": "note", "note": "x" })).unwrap();
+        assert!(
+            complaints::complaint_action(&s, &clip_resp, Some(&district_a), &note, "a")
+                .await
+                .is_err(),
+            "nor acted on"
+        );
+        // The province forwards it to XA-A, hiding the citizen's identity.
+        let masked: complaints::ActionBody = serde_json::from_value(
+            json!({ "action": "forwarded", "unit": "XA-A", "mask_identity": true }),
+        )
+        .unwrap();
+        let d = complaints::complaint_action(&s, &clip_resp, None, &masked, "tinh")
+            .await
+            .unwrap();
+        assert!(d.events.last().unwrap().mask_identity);
         let seen = complaints::list_complaints(&s, Some(&district_a), &q)
             .await
             .unwrap();
         assert_eq!(seen.len(), 1);
-        assert_eq!(seen[0].complaint.response_id, clip_resp);
+        let c = &seen[0];
+        assert_eq!(c.complaint.response_id, clip_resp);
+        assert!(c.complaint.identity_masked);
+        assert_eq!(c.complaint.dossier_code, None, "identity masked");
+        assert_eq!(c.complaint.call_id.as_str(), "");
+        assert_eq!(
+            (
+                c.clip_url.as_deref(),
+                c.complaint.answer.clip_path.as_deref()
+            ),
+            (None, None)
+        );
+        // The province still sees everything.
+        let whole = complaints::complaint_detail(&s, &clip_resp, None)
+            .await
+            .unwrap();
+        assert_eq!(whole.view.complaint.dossier_code.as_deref(), Some("HS-1"));
+        assert!(whole.view.clip_url.is_some());
         assert!(
             complaints::complaint_detail(&s, &clip_resp, Some(&district_b))
                 .await
                 .is_err(),
             "another district's complaint is not found"
         );
-        let note: complaints::ActionBody =
-            serde_json::from_value(json!({ "action": "note", "note": "x" })).unwrap();
         assert!(
             complaints::complaint_action(&s, &clip_resp, Some(&district_b), &note, "b")
                 .await
@@ -683,7 +727,8 @@ mod cases {
         let err = complaints::complaint_action(&s, &clip_resp, Some(&district_a), &fwd, "a").await;
         assert!(matches!(err, Err(carecall::http::ApiError::BadRequest(_))));
 
-        // The province forwards B's complaint to district A: A now sees it too.
+        // The province forwards B's complaint to district A, unmasked: A now
+        // sees it too, with its dossier.
         let d = complaints::complaint_action(&s, &text_resp, None, &fwd_to("HUYEN-A"), "tinh")
             .await
             .unwrap();
@@ -692,6 +737,16 @@ mod cases {
             .await
             .unwrap();
         assert_eq!(seen.len(), 2);
+        let text = seen
+            .iter()
+            .find(|c| c.complaint.response_id == text_resp)
+            .unwrap();
+        assert_eq!(text.complaint.dossier_code.as_deref(), Some("HS-2"));
+        // District B, whose commune it is about, never saw it.
+        let seen_b = complaints::list_complaints(&s, Some(&district_b), &q)
+            .await
+            .unwrap();
+        assert!(seen_b.is_empty());
 
         let by_state = |st: &str| complaints::ComplaintQuery {
             state: Some(st.into()),
@@ -700,12 +755,11 @@ mod cases {
         let forwarded = complaints::list_complaints(&s, None, &by_state("forwarded"))
             .await
             .unwrap();
-        assert_eq!(forwarded.len(), 1);
-        assert_eq!(forwarded[0].complaint.response_id, text_resp);
+        assert_eq!(forwarded.len(), 2);
         let open = complaints::list_complaints(&s, None, &by_state("open"))
             .await
             .unwrap();
-        assert_eq!(open[0].complaint.response_id, clip_resp);
+        assert!(open.is_empty());
         assert!(
             complaints::list_complaints(&s, None, &by_state("closed"))
                 .await

@@ -8,6 +8,8 @@ mod pg;
 #[path = "common/both_backends.rs"]
 #[macro_use]
 mod both_backends;
+#[path = "common/survey_calls.rs"]
+mod survey_calls;
 
 use std::io::Cursor;
 
@@ -15,11 +17,9 @@ use calamine::{Data, Reader, Xlsx};
 use carecall::report::{
     self, Dimension, FeedbackKind, Month, ReportFilter, ReportTable, SHEETS, Stats,
 };
-use carecall::store::{
-    AnswerKind, CallId, CallOutcome, CampaignMode, Dossier, NewAnswer, NewCall, NewCampaign,
-    NewTarget, Store, UnitRecord,
-};
+use carecall::store::{CallId, Store};
 use chrono::{DateTime, TimeZone, Utc};
+use survey_calls::{A, call, campaign_with_targets, dossier, unit};
 
 /// 2026-10-10 09:00 in Đồng Tháp (UTC+7) plus `minutes`.
 fn oct(minutes: i64) -> DateTime<Utc> {
@@ -29,108 +29,6 @@ fn oct(minutes: i64) -> DateTime<Utc> {
 /// 2026-11-01 00:30 in Đồng Tháp: still October 31 in UTC.
 fn nov_first_local() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 10, 31, 17, 30, 0).unwrap()
-}
-
-fn unit(code: &str, level: &str, parent: Option<&str>) -> UnitRecord {
-    UnitRecord {
-        code: code.into(),
-        name: format!("Đơn vị {code}"),
-        level: level.into(),
-        parent: parent.map(Into::into),
-    }
-}
-
-fn dossier(code: &str, unit: &str, field: &str) -> Dossier {
-    Dossier {
-        code: code.into(),
-        procedure: "Cấp giấy".into(),
-        field: field.into(),
-        unit_code: unit.into(),
-        applicant_kind: "person".into(),
-        applicant_name: "Nguyễn Văn A".into(),
-        phone: "0912345678".into(),
-        received_at: None,
-        returned_at: None,
-        created_at: oct(0),
-    }
-}
-
-enum A {
-    V(&'static str, &'static str),
-    Clip(&'static str),
-    Skip(&'static str),
-}
-
-/// A call on `dossier` at `at` ending as `disp`, with `answers` in order
-/// (a key given twice is a correction: its next revision).
-async fn call(
-    store: &Store,
-    dossier: &str,
-    at: DateTime<Utc>,
-    disp: &str,
-    answers: &[A],
-) -> CallId {
-    let id = store
-        .start_call(&NewCall {
-            id: None,
-            dossier_code: Some(dossier.into()),
-            sip_call_id: None,
-            destination: "0912345678".into(),
-            caller_id: "1022".into(),
-            dialplan: "survey-1022".into(),
-            started_at: at,
-        })
-        .await
-        .unwrap();
-    let picked_up = disp != "no_answer";
-    if picked_up {
-        store.call_answered(&id, at).await.unwrap();
-    }
-    store
-        .finish_call(
-            &id,
-            &CallOutcome {
-                disposition: disp.into(),
-                sip_code: Some(if picked_up { 200 } else { 480 }),
-                reason: None,
-                end_reason: None,
-                ended_at: at + chrono::Duration::minutes(2),
-            },
-        )
-        .await
-        .unwrap();
-    if answers.is_empty() {
-        return id;
-    }
-    let r = store
-        .start_response(&id, Some(dossier), "survey-1022")
-        .await
-        .unwrap();
-    for (i, a) in answers.iter().enumerate() {
-        let (key, kind, value, clip) = match a {
-            A::V(k, v) => (*k, AnswerKind::Value, Some(v.to_string()), None),
-            A::Clip(k) => (
-                *k,
-                AnswerKind::Clip,
-                None,
-                Some(format!("clips/{}-{k}.wav", id)),
-            ),
-            A::Skip(k) => (*k, AnswerKind::Unanswered, None, None),
-        };
-        let new = NewAnswer {
-            key: key.into(),
-            kind,
-            value,
-            why: None,
-            offset_ms: Some(i as i64 * 1000),
-            clip_seconds: clip.as_ref().map(|_| 4.5),
-            clip_path: clip,
-            clip_sha256: None,
-            answered_at: at + chrono::Duration::seconds(i as i64),
-        };
-        store.add_answer(&r, &new).await.unwrap();
-    }
-    id
 }
 
 /// The fixture's calls, by letter.
@@ -223,35 +121,7 @@ async fn fixture(store: &Store) -> Calls {
     )
     .await;
 
-    let campaign = store
-        .create_campaign(&NewCampaign {
-            name: "Khảo sát tháng 10".into(),
-            mode: CampaignMode::Ivr,
-            dialplan: "survey-1022".into(),
-            period_from: oct(-60 * 24 * 30),
-            period_to: oct(60 * 24 * 30),
-            daily_target: 25,
-            max_concurrent: 2,
-            calls_per_second: 1.0,
-            rule_json: "{}".into(),
-            windows_json: "{}".into(),
-            retry_json: "{}".into(),
-            quotas_json: "[]".into(),
-            sample_seed: 7,
-        })
-        .await
-        .unwrap();
-    let targets: Vec<NewTarget> = [("HS-1", "C1"), ("HS-2", "D1")]
-        .iter()
-        .enumerate()
-        .map(|(i, (d, u))| NewTarget {
-            dossier_code: (*d).into(),
-            phone: "0912345678".into(),
-            unit_code: (*u).into(),
-            rank: i as i64,
-        })
-        .collect();
-    store.add_targets(&campaign, &targets).await.unwrap();
+    let campaign = campaign_with_targets(store, &[("HS-1", "C1"), ("HS-2", "D1")]).await;
     for t in store.campaign_targets(&campaign).await.unwrap() {
         let call = if t.dossier_code == "HS-1" { &a } else { &b };
         store.link_call(call, &campaign, &t.id).await.unwrap();
@@ -464,10 +334,13 @@ mod cases {
         assert_eq!(&total[col("Số cuộc gọi")], "6");
         assert_eq!(&total[col("Tỉ lệ hài lòng (%)")], "50.00");
 
+        let settings =
+            report::CoverageSettings::new(&carecall::questionnaire::Questionnaire::shipped(), 30);
         let month = report::monthly_report(
             store,
             Month::parse("2026-10").unwrap(),
             &ReportFilter::default(),
+            &settings,
         )
         .await
         .unwrap();

@@ -453,10 +453,18 @@ async fn a_supervisor_day_in_the_browser() {
     b.eval(&click("form.stack button[type=submit]")).await;
     b.wait_for("document.querySelector('.flash.good')").await;
     b.screenshot(&shot("07-da-sua.png")).await;
-    assert!(
+    // Four eyes (issue 15): the correction is a proposal until a second user
+    // approves it, so the page says so and the answers are not changed yet.
+    assert_eq!(
+        b.eval("document.querySelector('.flash.good').textContent.includes('Đã gửi đề xuất sửa')")
+            .await,
+        json!(true)
+    );
+    assert_eq!(
         b.eval("document.body.textContent.includes('Người dân gọi lại xin sửa điểm')")
-            .await
-            == json!(true)
+            .await,
+        json!(false),
+        "nothing is revised before approval"
     );
 
     follow_complaint(&mut b, &base, &store).await;

@@ -65,8 +65,8 @@ pub async fn import_dossiers(
 ) -> ApiResult<Json<intake::ImportReport>> {
     p.require(Permission::ManageData)?;
     let store = s.store.clone();
-    let units = s.store.units().await?;
-    let resolve = move |u: &str| crate::campaign::resolve_unit(&units, u);
+    let matcher = intake::unit_matcher(&s.store).await?;
+    let resolve = move |u: &str| matcher.resolve(u);
     let numbered = rows
         .into_iter()
         .enumerate()
@@ -81,6 +81,7 @@ pub async fn import_dossiers(
     let counts = json!({
         "total": report.total, "inserted": report.inserted, "updated": report.updated,
         "unchanged": report.unchanged, "refused": report.errors.len(),
+        "waiting": report.waiting.len(),
     });
     p.audit(&s, "dossiers.import", None, Some(counts)).await?;
     Ok(Json(report))

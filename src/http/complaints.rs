@@ -43,6 +43,10 @@ pub struct ActionBody {
     /// For `forwarded`: the unit's code or exact name; default the dossier's unit.
     #[serde(default)]
     pub unit: Option<String>,
+    /// For `forwarded`: hide the citizen's identity (dossier, call, voice
+    /// clip) from the unit it goes to; the typed text and notes stay.
+    #[serde(default)]
+    pub mask_identity: bool,
 }
 
 /// A complaint as listed, with the URL of its spoken clip.
@@ -78,7 +82,7 @@ pub async fn list_complaints(
         to: q.to.as_deref().map(|s| parse_time("to", s)).transpose()?,
     };
     let found = state.store.complaints(&filter).await?;
-    Ok(found.into_iter().map(view).collect())
+    Ok(found.into_iter().map(|c| view(c, scope)).collect())
 }
 
 /// One complaint and its history; 404 if absent or outside `scope`.
@@ -94,7 +98,7 @@ pub async fn complaint_detail(
         .filter(|d| d.complaint.in_scope(scope))
         .ok_or_else(|| not_found(response))?;
     Ok(ComplaintDetailView {
-        view: view(detail.complaint),
+        view: view(detail.complaint, scope),
         events: detail.events,
     })
 }
@@ -119,6 +123,7 @@ pub async fn complaint_action(
         unit_code,
         actor: actor.to_string(),
         at: Utc::now(),
+        mask_identity: body.mask_identity,
     };
     let detail = state
         .store
@@ -126,7 +131,7 @@ pub async fn complaint_action(
         .await
         .map_err(api_error)?;
     Ok(ComplaintDetailView {
-        view: view(detail.complaint),
+        view: view(detail.complaint, scope),
         events: detail.events,
     })
 }
@@ -186,7 +191,20 @@ pub async fn act(
     Ok(done)
 }
 
-fn view(complaint: Complaint) -> ComplaintView {
+/// The complaint as `scope` may see it: a unit that received it with the
+/// citizen's identity masked sees neither the dossier, nor the call, nor the
+/// voice clip (only the typed text and the province's notes).
+fn view(mut complaint: Complaint, scope: Option<&[String]>) -> ComplaintView {
+    if scope.is_some() && complaint.identity_masked {
+        complaint.dossier_code = None;
+        complaint.call_id = crate::store::CallId(String::new());
+        complaint.answer.clip_path = None;
+        complaint.answer.clip_sha256 = None;
+        return ComplaintView {
+            complaint,
+            clip_url: None,
+        };
+    }
     let clip_url = (complaint.answer.kind == AnswerKind::Clip)
         .then(|| clip_url(&complaint.call_id, COMPLAINT_KEY));
     ComplaintView {

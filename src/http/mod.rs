@@ -22,6 +22,7 @@ pub mod recordings;
 pub mod reports;
 pub mod results;
 pub mod server;
+mod unit_mapping;
 pub mod users;
 
 use std::net::SocketAddr;
@@ -104,6 +105,15 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/responses/{id}/revisions",
             post(results::add_revision),
         )
+        .route("/api/v1/corrections", get(results::pending_corrections))
+        .route(
+            "/api/v1/corrections/{id}/approve",
+            post(results::approve_correction),
+        )
+        .route(
+            "/api/v1/corrections/{id}/refuse",
+            post(results::refuse_correction),
+        )
         .route("/api/v1/questionnaire", get(results::questionnaire))
         .route(
             "/api/v1/responses/{id}/answers",
@@ -131,6 +141,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/reports", get(reports::report))
         .route("/api/v1/reports/feedback", get(reports::feedback))
+        .route("/api/v1/reports/coverage", get(reports::coverage))
         .route("/api/v1/reports/monthly", get(reports::monthly))
         .route("/api/v1/complaints", get(complaints::get_complaints))
         .route("/api/v1/complaints/{id}", get(complaints::get_complaint))
@@ -140,6 +151,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/openapi.json", get(openapi::openapi))
         .route("/api/v1/units", get(api::units).post(api::upsert_units))
+        .route("/api/v1/units/pending", get(unit_mapping::pending))
+        .route("/api/v1/units/aliases", post(unit_mapping::add_alias))
         .route("/api/v1/dossiers", post(api::import_dossiers))
         .route(
             "/api/v1/campaigns",

@@ -206,13 +206,37 @@ pub async fn monthly_response(
         .ok_or_else(|| ApiError::BadRequest("month=YYYY-MM is required".into()))
         .and_then(|m| Month::parse(m).map_err(|e| ApiError::BadRequest(e.to_string())))?;
     let f = filter_from_params(state, p, scope).await?;
-    let r = report::monthly_report(&state.store, month, &f).await?;
+    let r = report::monthly_report(&state.store, month, &f, &coverage_settings(state)).await?;
     let bytes = report::monthly_workbook(&r)?;
     Ok(attachment(
         bytes,
         Format::Xlsx,
         &format!("bao-cao-thang-{month}"),
     ))
+}
+
+/// The form's question roles and the small-cell threshold.
+pub fn coverage_settings(state: &AppState) -> report::CoverageSettings {
+    report::CoverageSettings::new(&state.form, state.config.reports.min_responses)
+}
+
+/// The dossier coverage report in the asked format, over `scope`'s units:
+/// the period is the dossiers' return date (the sampling frame).
+pub async fn coverage_response(
+    state: &AppState,
+    p: &ReportParams,
+    scope: Option<&[String]>,
+) -> Result<Response, ApiError> {
+    let by = dimension(p)?;
+    let format = Format::parse(p.format.as_deref())?;
+    let f = filter_from_params(state, p, scope).await?;
+    let r = report::coverage(&state.store, &f, by, &coverage_settings(state)).await?;
+    let stem = format!("bao-cao-ho-so-{}", by.as_str());
+    Ok(match format {
+        Format::Json => Json(r).into_response(),
+        Format::Csv => attachment(report::csv_coverage(&r)?, format, &stem),
+        Format::Xlsx => attachment(report::xlsx_coverage(&r)?, format, &stem),
+    })
 }
 
 /// The unit scope of a reader of results (403 for roles that may not read them).
@@ -229,6 +253,18 @@ pub async fn report(
 ) -> Result<Response, ApiError> {
     let scope = reader_scope(&p)?;
     report_response(&s, &q, scope.as_deref()).await
+}
+
+/// `GET /api/v1/reports/coverage?by=…&format=…&from=…&to=…`: dossiers
+/// returned in the period → sampled → reached → complete, RR1, weighted
+/// satisfaction and score with n and 95 % intervals.
+pub async fn coverage(
+    p: Principal,
+    State(s): State<AppState>,
+    Query(q): Query<ReportParams>,
+) -> Result<Response, ApiError> {
+    let scope = reader_scope(&p)?;
+    coverage_response(&s, &q, scope.as_deref()).await
 }
 
 /// `GET /api/v1/reports/feedback`: complaints (Q3) and suggestions (Q5).
@@ -335,6 +371,16 @@ mod tests {
         assert!(body.starts_with(b"PK"));
         let (status, _, _) = get_path(&app, "/api/v1/reports/feedback?format=xlsx").await;
         assert_eq!(status, 200);
+        let (status, body, _) = get_path(&app, "/api/v1/reports/coverage?by=unit").await;
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["total"]["counts"]["frame"], 0);
+        assert_eq!(json["min_responses"], 30);
+        assert_eq!(json["total"]["satisfaction"]["small"], true);
+        for format in ["csv", "xlsx"] {
+            let uri = format!("/api/v1/reports/coverage?by=level&format={format}");
+            assert_eq!(get_path(&app, &uri).await.0, 200, "{uri}");
+        }
     }
 
     #[tokio::test]
@@ -347,6 +393,8 @@ mod tests {
             "/api/v1/reports?score_min=11",
             "/api/v1/reports?from=2026-10-02&to=2026-10-01",
             "/api/v1/reports?format=pdf",
+            "/api/v1/reports/coverage?by=campaign",
+            "/api/v1/reports/coverage?disposition=completed",
         ] {
             let (status, _, ctype) = get_path(&app, uri).await;
             assert_eq!(

@@ -1,6 +1,8 @@
 //! Calls and survey responses for supervisors: the filterable list, one
 //! call's whole record (answers with every revision, recording), and
-//! corrections, which are new revisions with the user and the reason.
+//! corrections under four eyes: a correction is proposed with a reason and
+//! becomes a new revision (naming proposer, approver and reason) only when a
+//! second user at a higher level approves it (`crate::corrections`).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -14,7 +16,11 @@ use super::auth::Principal;
 use super::error::{ApiError, JsonBody};
 use super::reports::{ReportParams, filter_from_params};
 use crate::auth::Permission;
-use crate::store::{AnswerKind, CallId, CallPage, Cursor, NewAnswer, ResponseId};
+use crate::corrections::{FourEyesError, Reviewer, may_approve};
+use crate::store::{
+    AnswerKind, CallId, CallPage, CorrectionProposal, Cursor, NewAnswer, NewProposal,
+    ProposalState, ResponseId, UnitRecord,
+};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -142,7 +148,8 @@ pub fn keep_clip(previous: &crate::store::AnswerRecord) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Checks and stores a correction; shared by the API and the review page.
+/// Checks a correction and records it as a proposal; nothing changes until
+/// a second user approves it. Shared by the API and the review page.
 pub async fn revise(
     s: &AppState,
     p: &Principal,
@@ -157,44 +164,244 @@ pub async fn revise(
         .form
         .check(&r.key, &r.value)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let previous = s
+    // A clip is refused at once, not only when someone approves.
+    if let Some(prev) = &latest_answer(s, response, &r.key).await? {
+        keep_clip(prev)?;
+    }
+    let id = s
         .store
+        .propose_correction(&NewProposal {
+            response_id: response,
+            key: &r.key,
+            value: &value,
+            reason,
+            proposed_by: p.actor(),
+            proposer_unit: p.user.unit_code.as_deref(),
+            at: Utc::now(),
+        })
+        .await?;
+    let detail =
+        json!({ "proposal": id, "call": call, "key": r.key, "value": value, "reason": reason });
+    p.audit(s, "answer.propose", Some(response.as_str()), Some(detail))
+        .await?;
+    Ok(json!({ "proposal": id, "state": "pending", "key": r.key, "value": value }))
+}
+
+/// The newest revision of answer `key` in `response`, if any.
+async fn latest_answer(
+    s: &AppState,
+    response: &ResponseId,
+    key: &str,
+) -> Result<Option<crate::store::AnswerRecord>, ApiError> {
+    Ok(s.store
         .answer_history(response)
         .await?
         .into_iter()
-        .filter(|a| a.key == r.key)
-        .max_by_key(|a| a.revision);
+        .filter(|a| a.key == key)
+        .max_by_key(|a| a.revision))
+}
+
+/// Where `user` sits in the unit tree: depth 0 without a unit or at the
+/// root, one more per ancestor (read from the data, so any tree works).
+fn reviewer(user: &str, unit: Option<&str>, units: &[UnitRecord]) -> Reviewer {
+    let mut depth = 0u8;
+    let mut at = unit.and_then(|u| units.iter().find(|x| x.code == u));
+    while let Some(parent) = at.and_then(|u| u.parent.as_deref()) {
+        depth = depth.saturating_add(1);
+        at = units.iter().find(|x| x.code == parent);
+        if depth > 16 {
+            break;
+        }
+    }
+    Reviewer {
+        user: user.to_owned(),
+        unit: unit.map(str::to_owned),
+        depth,
+    }
+}
+
+/// The proposal `id` if `p` may see its response (else "not found").
+async fn visible_proposal(
+    s: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<(CorrectionProposal, CallId, Option<String>), ApiError> {
+    let proposal = s.store.correction_proposal(id).await?;
+    let (call, unit) = s.store.response_owner(&proposal.response_id).await?;
+    p.require_unit(unit.as_deref(), "correction proposal")?;
+    Ok((proposal, call, unit))
+}
+
+/// Approves a proposal: checks the four-eyes rule, claims the decision
+/// (only the first of two concurrent approvals counts), then appends the
+/// revision through the ordinary revision API, naming the approver as the
+/// one who changed it and the proposer in the reason.
+pub async fn approve(s: &AppState, p: &Principal, id: &str) -> Result<Value, ApiError> {
+    p.require(Permission::ReviseAnswers)?;
+    let (proposal, call, unit) = visible_proposal(s, p, id).await?;
+    if proposal.state != ProposalState::Pending {
+        return Err(four_eyes(FourEyesError::Decided(state_word(
+            proposal.state,
+        ))));
+    }
+    let units = s.store.units().await?;
+    let proposer = reviewer(
+        &proposal.proposed_by,
+        proposal.proposer_unit.as_deref(),
+        &units,
+    );
+    let approver = reviewer(p.actor(), p.user.unit_code.as_deref(), &units);
+    if let Err(e) = may_approve(&proposer, &approver, unit.as_deref()) {
+        let detail = json!({ "proposal": id, "refused": e.to_string() });
+        p.audit(
+            s,
+            "answer.approve_refused",
+            Some(proposal.response_id.as_str()),
+            Some(detail),
+        )
+        .await?;
+        return Err(four_eyes(e));
+    }
+    let now = Utc::now();
+    if !s
+        .store
+        .decide_correction(id, ProposalState::Approved, p.actor(), now)
+        .await?
+    {
+        return Err(four_eyes(FourEyesError::Decided("decided")));
+    }
+    let previous = latest_answer(s, &proposal.response_id, &proposal.key).await?;
     if let Some(prev) = &previous {
         keep_clip(prev)?;
     }
     let answer = NewAnswer {
-        key: r.key.clone(),
+        key: proposal.key.clone(),
         kind: AnswerKind::Value,
-        value: Some(value.clone()),
+        value: Some(proposal.value.clone()),
         why: Some("corrected".into()),
         // The mark stays where the citizen answered in the recording.
         offset_ms: previous.as_ref().and_then(|a| a.offset_ms),
         clip_path: None,
         clip_seconds: None,
         clip_sha256: None,
-        answered_at: Utc::now(),
+        answered_at: now,
     };
-    let id = s
+    let reason = format!(
+        "{} (đề xuất: {}; phê duyệt: {}; mã đề xuất {id})",
+        proposal.reason,
+        proposal.proposed_by,
+        p.actor()
+    );
+    let answer_id = s
         .store
-        .revise_answer(response, &answer, p.actor(), reason)
+        .revise_answer(&proposal.response_id, &answer, p.actor(), &reason)
+        .await?;
+    s.store
+        .link_correction_answer(id, answer_id.as_str())
         .await?;
     let detail = json!({
-        "call": call, "key": r.key, "value": value, "reason": reason,
+        "proposal": id, "call": call, "key": proposal.key, "value": proposal.value,
+        "reason": proposal.reason, "proposed_by": proposal.proposed_by,
         "previous": previous.as_ref().map(|a| json!({
             "revision": a.revision, "kind": a.kind, "value": a.value,
         })),
     });
-    p.audit(s, "answer.revise", Some(response.as_str()), Some(detail))
-        .await?;
-    Ok(json!({ "answer_id": id, "key": r.key, "value": value }))
+    p.audit(
+        s,
+        "answer.revise",
+        Some(proposal.response_id.as_str()),
+        Some(detail),
+    )
+    .await?;
+    Ok(json!({ "proposal": id, "state": "approved", "answer_id": answer_id }))
 }
 
-/// `POST /api/v1/responses/{id}/revisions`.
+/// Refuses a proposal (any user who could approve it may refuse it).
+pub async fn refuse(s: &AppState, p: &Principal, id: &str) -> Result<Value, ApiError> {
+    p.require(Permission::ReviseAnswers)?;
+    let (proposal, _, unit) = visible_proposal(s, p, id).await?;
+    let units = s.store.units().await?;
+    let proposer = reviewer(
+        &proposal.proposed_by,
+        proposal.proposer_unit.as_deref(),
+        &units,
+    );
+    let approver = reviewer(p.actor(), p.user.unit_code.as_deref(), &units);
+    // The proposer may withdraw their own proposal.
+    if approver.user != proposer.user {
+        may_approve(&proposer, &approver, unit.as_deref()).map_err(four_eyes)?;
+    }
+    if !s
+        .store
+        .decide_correction(id, ProposalState::Refused, p.actor(), Utc::now())
+        .await?
+    {
+        return Err(four_eyes(FourEyesError::Decided("decided")));
+    }
+    p.audit(
+        s,
+        "answer.refuse",
+        Some(proposal.response_id.as_str()),
+        Some(json!({ "proposal": id })),
+    )
+    .await?;
+    Ok(json!({ "proposal": id, "state": "refused" }))
+}
+
+fn state_word(s: ProposalState) -> &'static str {
+    match s {
+        ProposalState::Pending => "pending",
+        ProposalState::Approved => "approved",
+        ProposalState::Refused => "refused",
+    }
+}
+
+fn four_eyes(e: FourEyesError) -> ApiError {
+    match e {
+        FourEyesError::Decided(_) => ApiError::Conflict(e.to_string()),
+        _ => ApiError::Forbidden(e.to_string()),
+    }
+}
+
+/// `GET /api/v1/corrections`: the proposals waiting for approval in the
+/// user's scope.
+pub async fn pending_corrections(
+    p: Principal,
+    State(s): State<AppState>,
+) -> ApiResult<Json<Vec<CorrectionProposal>>> {
+    p.require(Permission::ReadResults)?;
+    let mut out = Vec::new();
+    for proposal in s.store.pending_corrections().await? {
+        let (_, unit) = s.store.response_owner(&proposal.response_id).await?;
+        if p.require_unit(unit.as_deref(), "correction proposal")
+            .is_ok()
+        {
+            out.push(proposal);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// `POST /api/v1/corrections/{id}/approve`.
+pub async fn approve_correction(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    Ok((StatusCode::CREATED, Json(approve(&s, &p, &id).await?)))
+}
+
+/// `POST /api/v1/corrections/{id}/refuse`.
+pub async fn refuse_correction(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(refuse(&s, &p, &id).await?))
+}
+
+/// `POST /api/v1/responses/{id}/revisions`: proposes a correction (202:
+/// accepted, waiting for approval).
 pub async fn add_revision(
     p: Principal,
     State(s): State<AppState>,
@@ -202,7 +409,7 @@ pub async fn add_revision(
     JsonBody(body): JsonBody<Revision>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let done = revise(&s, &p, &ResponseId(id), &body).await?;
-    Ok((StatusCode::CREATED, Json(done)))
+    Ok((StatusCode::ACCEPTED, Json(done)))
 }
 
 /// `GET /api/v1/responses/{id}`: every revision of every answer, oldest first.

@@ -46,8 +46,8 @@ impl fmt::Display for ApplicantKind {
 }
 
 /// Lower-case ASCII letters for Vietnamese text: tone and vowel marks dropped,
-/// `đ` → `d`; `_` and `-` become spaces.
-fn fold(s: &str) -> String {
+/// `đ` → `d`; `_` and `-` become spaces. Also used for column headers.
+pub(super) fn fold(s: &str) -> String {
     s.chars()
         .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
         .flat_map(char::to_lowercase)

@@ -46,20 +46,22 @@ mod date;
 mod kind;
 mod report;
 mod row;
+mod units;
 mod xlsx;
 
 pub use self::csv::read_bytes as read_csv_bytes;
 pub use date::{parse as parse_date, vietnam};
 pub use kind::ApplicantKind;
-pub use report::{ImportReport, Outcome, RowIssue};
+pub use report::{ImportReport, Outcome, RowIssue, WaitingRow};
 pub use row::{Column, Header, RawRow, RowError, UnitResolver, validate};
+pub use units::{UnitMatcher, unit_key};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{Dossier, Store, StoreError};
+use crate::store::{Dossier, PendingDossier, Store, StoreError};
 
 /// The file formats [`import_file`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -182,7 +184,67 @@ pub async fn import_rows_at(
     for (line, row) in rows {
         match check(&row, line, &mut first_seen, resolve_unit, now) {
             Ok(dossier) => report.count(store_one(store, &dossier).await?),
+            Err(RowError::UnknownUnit { .. }) if waits_for_unit(&row, now) => {
+                park(store, &row, now).await?;
+                report.waiting.push(WaitingRow::new(line, &row));
+            }
             Err(e) => report.errors.push(RowIssue::new(line, &row.code, &e)),
+        }
+    }
+    Ok(report)
+}
+
+/// The unit matcher over the stored units and aliases.
+pub async fn unit_matcher(store: &Store) -> Result<UnitMatcher, StoreError> {
+    Ok(UnitMatcher::new(
+        &store.units().await?,
+        store.unit_aliases().await?,
+    ))
+}
+
+/// Whether the unit is all that is wrong with `row`: such a row waits for
+/// its unit to be mapped instead of being refused.
+fn waits_for_unit(row: &RawRow, now: DateTime<Utc>) -> bool {
+    validate(row, &|_: &str| Some(String::new()), now).is_ok()
+}
+
+/// Keeps `row` in the mapping list under its unit name's key.
+async fn park(store: &Store, row: &RawRow, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let row_json = serde_json::to_string(row).expect("a row of strings serialises");
+    store
+        .park_dossier(&PendingDossier {
+            code: row.code.trim().to_owned(),
+            unit_name: row.unit.trim().to_owned(),
+            name_key: unit_key(&row.unit),
+            row_json,
+            created_at: now,
+        })
+        .await
+}
+
+/// Stores the waiting rows whose unit `resolve_unit` now knows (after an
+/// alias or a new unit) and takes them off the mapping list; the others keep
+/// waiting. The report counts what was stored.
+pub async fn release_waiting(
+    store: &Store,
+    resolve_unit: UnitResolver<'_>,
+    now: DateTime<Utc>,
+) -> Result<ImportReport, IntakeError> {
+    let mut report = ImportReport::default();
+    for (i, pending) in store.pending_dossiers().await?.into_iter().enumerate() {
+        let Ok(row) = serde_json::from_str::<RawRow>(&pending.row_json) else {
+            continue;
+        };
+        if resolve_unit(&row.unit).is_none() {
+            continue;
+        }
+        report.total += 1;
+        match validate(&row, resolve_unit, pending.created_at.min(now)) {
+            Ok(dossier) => {
+                report.count(store_one(store, &dossier).await?);
+                store.unpark_dossier(&pending.code).await?;
+            }
+            Err(e) => report.errors.push(RowIssue::new(i + 1, &row.code, &e)),
         }
     }
     Ok(report)

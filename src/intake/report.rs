@@ -17,6 +17,28 @@ pub struct ImportReport {
     pub unchanged: usize,
     /// Refused rows, in file order.
     pub errors: Vec<RowIssue>,
+    /// Rows whose unit is unknown: kept in the mapping list, not refused,
+    /// until an administrator maps the unit's name.
+    pub waiting: Vec<WaitingRow>,
+}
+
+/// A row that waits for its unit to be mapped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitingRow {
+    pub line: usize,
+    pub code: String,
+    /// The unit as the row wrote it.
+    pub unit: String,
+}
+
+impl WaitingRow {
+    pub fn new(line: usize, row: &super::RawRow) -> WaitingRow {
+        WaitingRow {
+            line,
+            code: row.code.trim().to_owned(),
+            unit: row.unit.trim().to_owned(),
+        }
+    }
 }
 
 /// One refused row.

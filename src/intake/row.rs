@@ -60,6 +60,48 @@ impl Column {
         }
     }
 
+    /// The one-stop information system's Vietnamese headers for this column,
+    /// folded (lower case, no diacritics, single spaces; see `kind::fold`).
+    /// Its exports name the columns in Vietnamese ("Mã hồ sơ", "Ngày trả kết
+    /// quả"…), and issue 10 asked that such a file import as it comes.
+    fn vietnamese(self) -> &'static [&'static str] {
+        match self {
+            Column::Code => &["ma ho so", "so ho so", "ma so ho so"],
+            Column::Procedure => &["ten thu tuc", "thu tuc", "thu tuc hanh chinh", "ten tthc"],
+            Column::Field => &["linh vuc", "ten linh vuc"],
+            Column::Unit => &[
+                "don vi",
+                "ten don vi",
+                "co quan",
+                "co quan giai quyet",
+                "don vi tiep nhan",
+                "noi tiep nhan",
+            ],
+            Column::ApplicantKind => &["doi tuong", "loai doi tuong", "loai chu ho so"],
+            Column::ApplicantName => &[
+                "chu ho so",
+                "ten chu ho so",
+                "ho ten",
+                "ho va ten",
+                "nguoi nop",
+                "ten nguoi nop",
+                "to chuc, ca nhan",
+            ],
+            Column::Phone => &["so dien thoai", "dien thoai", "sdt", "so dt"],
+            Column::ReceivedAt => &["ngay tiep nhan", "ngay nhan"],
+            Column::ReturnedAt => &["ngay tra ket qua", "ngay tra", "ngay tra kq"],
+        }
+    }
+
+    /// Whether `header` (as written in a file) names this column: the English
+    /// name (`-` or a space for `_`) or one of the Vietnamese headers, in any
+    /// case, with or without diacritics.
+    fn matches(self, header: &str) -> bool {
+        let folded = super::kind::fold(header);
+        let words = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+        words == self.name().replace('_', " ") || self.vietnamese().contains(&words.as_str())
+    }
+
     /// Whether a file without this column is refused. `returned_at` may be left
     /// out: an export of dossiers still in progress has no return dates yet.
     pub fn required(self) -> bool {
@@ -81,18 +123,15 @@ pub struct Header {
 
 impl Header {
     /// Maps header cells to columns: case-insensitive, surrounding spaces and a
-    /// UTF-8 BOM ignored, `-` or a space accepted for `_`; unknown columns are
-    /// ignored and the first of two same-named columns wins. Errs with the
-    /// required columns that are missing.
+    /// UTF-8 BOM ignored, `-` or a space accepted for `_`, the one-stop
+    /// system's Vietnamese headers accepted with or without diacritics; unknown
+    /// columns are ignored and the first of two same-named columns wins. Errs
+    /// with the required columns that are missing.
     pub fn parse<'a>(cells: impl IntoIterator<Item = &'a str>) -> Result<Header, Vec<Column>> {
         let mut index = [None; Column::ALL.len()];
         for (i, cell) in cells.into_iter().enumerate() {
-            let name = cell
-                .trim_start_matches('\u{feff}')
-                .trim()
-                .to_lowercase()
-                .replace([' ', '-'], "_");
-            if let Some(c) = Column::ALL.iter().position(|c| c.name() == name) {
+            let name = cell.trim_start_matches('\u{feff}');
+            if let Some(c) = Column::ALL.iter().position(|c| c.matches(name)) {
                 index[c].get_or_insert(i);
             }
         }
@@ -132,7 +171,7 @@ impl Header {
 /// A row as read, every cell as text. Deserialises from a JSON object with the
 /// column names as keys (for `POST /api/v1/dossiers`); a missing key is an empty
 /// cell and numbers are taken as their decimal text, so `"phone": 912345678` works.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub struct RawRow {
     #[serde(default, deserialize_with = "text")]
     pub code: String,

@@ -216,3 +216,39 @@ fn debug_hides_name_and_phone() {
     let shown = format!("{:?}", good());
     assert!(!shown.contains("Linh") && !shown.contains("345"), "{shown}");
 }
+
+/// Issue 10: the one-stop system exports Vietnamese headers; they are read
+/// with or without diacritics, in any case, precomposed or decomposed.
+#[test]
+fn header_accepts_the_one_stop_systems_vietnamese_names() {
+    let h = Header::parse([
+        "STT",
+        "Mã hồ sơ",
+        "Tên thủ tục",
+        "LĨNH VỰC",
+        "Đơn vị",
+        "Đối tượng",
+        "Chủ hồ sơ",
+        "So dien thoai",
+        "Nga\u{300}y tie\u{302}\u{301}p nha\u{323}\u{302}n", // decomposed (NFD)
+        "Ngày trả kết quả",
+    ])
+    .unwrap();
+    let cells = ["1", "HS-1", "p", "f", "u", "k", "n", "0912", "r", "t"];
+    let row = h.row(|i| cells.get(i).copied());
+    assert_eq!(row.code, "HS-1");
+    assert_eq!(row.procedure, "p");
+    assert_eq!(row.field, "f");
+    assert_eq!(row.unit, "u");
+    assert_eq!(row.applicant_kind, "k");
+    assert_eq!(row.applicant_name, "n");
+    assert_eq!(row.phone, "0912");
+    assert_eq!(row.received_at, "r");
+    assert_eq!(row.returned_at, "t");
+}
+
+#[test]
+fn a_vietnamese_header_that_names_no_column_is_ignored() {
+    let missing = Header::parse(["Mã", "Ghi chú", "Ngày trả kết quả"]).unwrap_err();
+    assert_eq!(missing.len(), 8, "{missing:?}");
+}

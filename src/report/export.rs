@@ -163,7 +163,7 @@ pub(super) fn feedback_cells(f: &Feedback) -> Vec<Cell> {
     ]
 }
 
-fn csv_bytes(
+pub(super) fn csv_bytes(
     headings: Vec<String>,
     rows: impl Iterator<Item = Vec<Cell>>,
 ) -> Result<Vec<u8>, ReportError> {

@@ -58,6 +58,11 @@ pub enum FilterError {
     Month(String),
     #[error("unknown report grouping {0:?}: use total, unit, level, field, month, day or campaign")]
     Dimension(String),
+    #[error(
+        "{0} describes calls, not dossiers: use it on the attempts report (/api/v1/reports), \
+         not on the dossier coverage"
+    )]
+    NotPerDossier(&'static str),
 }
 
 impl ReportFilter {

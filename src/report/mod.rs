@@ -10,6 +10,9 @@
 //! corrected. The SQL lives in `store/reports.rs`; this module names the
 //! groups and shapes the tables.
 
+mod coverage;
+mod coverage_export;
+pub mod estimate;
 mod export;
 mod filter;
 mod monthly;
@@ -21,6 +24,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::store::{Store, StoreError};
+pub use coverage::{
+    CoverageCell, CoverageReport, CoverageRow, CoverageSettings, DossierCounts, coverage, row_level,
+};
+pub use coverage_export::{SMALL_CELL, csv_coverage, xlsx_coverage};
+pub use estimate::{Estimate, Interval, Stratum};
 pub use export::{csv_feedback, csv_table, xlsx_feedback, xlsx_table};
 pub use filter::{Dimension, FilterError, Month, ReportFilter, with_descendants};
 pub use monthly::{MonthlyReport, SHEETS, monthly_report, monthly_workbook};

@@ -1,18 +1,27 @@
-//! The plan's monthly report as one workbook: totals, then per unit, per field
-//! and per level, then the complaints and suggestions of the month (Plan
-//! 362/KH-UBND: results are reported monthly and reviewed at year end).
+//! The plan's monthly report as one workbook: first the cases (dossiers
+//! returned in the month: coverage, RR1, weighted satisfaction and score with
+//! n, 95 % interval and small-cell flag) per unit, field and level; then the
+//! call attempts' totals, per unit, per field and per level; then the
+//! complaints and suggestions of the month (Plan 362/KH-UBND: results are
+//! reported monthly and reviewed at year end).
 
 use rust_xlsxwriter::Workbook;
 use serde::Serialize;
 
+use super::coverage::{CoverageReport, CoverageSettings, coverage};
+use super::coverage_export::coverage_sheet;
 use super::export::{
     Formats, feedback_cells, feedback_headings, fill_sheet, table_cells, table_headings,
 };
 use super::{Dimension, Feedback, Month, ReportError, ReportFilter, ReportTable, feedback, table};
 use crate::store::Store;
 
-/// The sheets of the monthly workbook, in order.
-pub const SHEETS: [&str; 5] = [
+/// The sheets of the monthly workbook, in order: cases (dossiers) first,
+/// then call attempts, then feedback.
+pub const SHEETS: [&str; 8] = [
+    "Hồ sơ theo đơn vị",
+    "Hồ sơ theo lĩnh vực",
+    "Hồ sơ theo cấp",
     "Tổng hợp",
     "Theo đơn vị",
     "Theo lĩnh vực",
@@ -24,6 +33,10 @@ pub const SHEETS: [&str; 5] = [
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MonthlyReport {
     pub month: Month,
+    /// Dossiers returned in the month, per unit (rolled up), field, level.
+    pub cases_by_unit: CoverageReport,
+    pub cases_by_field: CoverageReport,
+    pub cases_by_level: CoverageReport,
     pub total: ReportTable,
     pub by_unit: ReportTable,
     pub by_field: ReportTable,
@@ -32,11 +45,13 @@ pub struct MonthlyReport {
 }
 
 /// The report of `month` (Asia/Ho_Chi_Minh calendar) over `scope`'s other
-/// filters; `scope`'s period is replaced by the month.
+/// filters; `scope`'s period is replaced by the month (calls started in it;
+/// dossiers returned in it).
 pub async fn monthly_report(
     store: &Store,
     month: Month,
     scope: &ReportFilter,
+    settings: &CoverageSettings,
 ) -> Result<MonthlyReport, ReportError> {
     let (from, to) = month.period();
     let f = ReportFilter {
@@ -44,8 +59,20 @@ pub async fn monthly_report(
         to: Some(to),
         ..scope.clone()
     };
+    let cases = ReportFilter {
+        disposition: None,
+        operator: None,
+        score_min: None,
+        score_max: None,
+        satisfied: None,
+        has_complaint: None,
+        ..f.clone()
+    };
     Ok(MonthlyReport {
         month,
+        cases_by_unit: coverage(store, &cases, Dimension::Unit, settings).await?,
+        cases_by_field: coverage(store, &cases, Dimension::Field, settings).await?,
+        cases_by_level: coverage(store, &cases, Dimension::Level, settings).await?,
         total: table(store, &f, Dimension::Total).await?,
         by_unit: table(store, &f, Dimension::Unit).await?,
         by_field: table(store, &f, Dimension::Field).await?,
@@ -59,8 +86,12 @@ pub async fn monthly_report(
 pub fn monthly_workbook(r: &MonthlyReport) -> Result<Vec<u8>, ReportError> {
     let mut wb = Workbook::new();
     let f = Formats::new();
+    let cases = [&r.cases_by_unit, &r.cases_by_field, &r.cases_by_level];
+    for (name, c) in SHEETS.iter().zip(cases) {
+        coverage_sheet(&mut wb, name, c, &f)?;
+    }
     let tables = [&r.total, &r.by_unit, &r.by_field, &r.by_level];
-    for (name, t) in SHEETS.iter().zip(tables) {
+    for (name, t) in SHEETS[3..].iter().zip(tables) {
         let ws = wb.add_worksheet().set_name(*name)?;
         let total = (t.by != Dimension::Total).then_some(&t.total);
         fill_sheet(
@@ -70,7 +101,7 @@ pub fn monthly_workbook(r: &MonthlyReport) -> Result<Vec<u8>, ReportError> {
             &f,
         )?;
     }
-    let ws = wb.add_worksheet().set_name(SHEETS[4])?;
+    let ws = wb.add_worksheet().set_name(SHEETS[7])?;
     fill_sheet(
         ws,
         &feedback_headings(),

@@ -26,6 +26,8 @@ mod chain_key;
 mod claims;
 pub mod complaints;
 mod connect;
+mod correction_proposals;
+mod coverage;
 mod dialogs;
 mod dossiers;
 mod error;
@@ -43,6 +45,7 @@ mod summary;
 mod survey;
 mod targets;
 mod types;
+mod unit_aliases;
 mod units;
 mod users;
 
@@ -59,6 +62,7 @@ pub use campaign_types::{
 };
 pub use chain_key::{ChainKey, ChainKeyError};
 pub use connect::{Backend, StoreOptions};
+pub use correction_proposals::{CorrectionProposal, NewProposal, ProposalState};
 pub use dialogs::LiveDialog;
 pub use error::{StoreError, redact_url};
 pub use file_check::{FileFinding, FileKind, FileProblem, FilesReport};
@@ -72,6 +76,7 @@ pub use types::{
     NewAnswer, NewCall, NewRecording, RecordingId, RecordingRecord, ResponseId, ResponseRecord,
     disposition, response_status,
 };
+pub use unit_aliases::{PendingDossier, PendingUnit};
 pub use users::{Authenticated, NewUser, TokenRecord, UserChange, UserId, UserRecord};
 
 use std::sync::Arc;

@@ -26,7 +26,7 @@ use crate::report::{Dimension, Feedback, FeedbackKind, ReportFilter, Stats};
 const HO_CHI_MINH_OFFSET_MS: i64 = 7 * 3600 * 1000;
 
 /// Dispositions that mean someone picked up (`Disposition::was_answered`).
-const ANSWERED_DISPOSITIONS: &str =
+pub(super) const ANSWERED_DISPOSITIONS: &str =
     "('completed', 'answered', 'no_input', 'declined', 'do_not_call')";
 
 /// A spoken (clip) answer, or a written one an operator typed in.
@@ -41,20 +41,21 @@ fn group_expr(by: Dimension, backend: Backend) -> String {
         Dimension::Level => "u.level".to_owned(),
         Dimension::Field => "d.field".to_owned(),
         Dimension::Campaign => "c.campaign_id".to_owned(),
-        Dimension::Month => local_date(backend, "%Y-%m", "YYYY-MM"),
-        Dimension::Day => local_date(backend, "%Y-%m-%d", "YYYY-MM-DD"),
+        Dimension::Month => local_date(backend, "c.started_at", "%Y-%m", "YYYY-MM"),
+        Dimension::Day => local_date(backend, "c.started_at", "%Y-%m-%d", "YYYY-MM-DD"),
     }
 }
 
-/// The call's start as text on the Vietnam calendar: `sqlite` is the
-/// `strftime` format, `postgres` the `to_char` pattern of the same text.
-fn local_date(backend: Backend, sqlite: &str, postgres: &str) -> String {
+/// An instant column (milliseconds) as text on the Vietnam calendar:
+/// `sqlite` is the `strftime` format, `postgres` the `to_char` pattern of the
+/// same text.
+pub(super) fn local_date(backend: Backend, column: &str, sqlite: &str, postgres: &str) -> String {
     match backend {
         Backend::Sqlite => format!(
-            "strftime('{sqlite}', (c.started_at + {HO_CHI_MINH_OFFSET_MS}) / 1000, 'unixepoch')"
+            "strftime('{sqlite}', ({column} + {HO_CHI_MINH_OFFSET_MS}) / 1000, 'unixepoch')"
         ),
         Backend::Postgres => format!(
-            "to_char(to_timestamp((c.started_at + {HO_CHI_MINH_OFFSET_MS}) / 1000) \
+            "to_char(to_timestamp(({column} + {HO_CHI_MINH_OFFSET_MS}) / 1000) \
              AT TIME ZONE 'UTC', '{postgres}')"
         ),
     }

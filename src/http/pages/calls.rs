@@ -270,8 +270,9 @@ pub struct RevisionForm {
     reason: String,
 }
 
-/// `POST /cuoc-goi/{id}/sua`: a correction, stored as a new revision with
-/// the user and the reason (the original stays), then back to the review.
+/// `POST /cuoc-goi/{id}/sua`: a correction, proposed with the user and the
+/// reason (it becomes a new revision when a higher level approves it; the
+/// original always stays), then back to the review.
 pub async fn revise(
     Viewer(p): Viewer,
     State(s): State<AppState>,

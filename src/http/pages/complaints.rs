@@ -181,6 +181,8 @@ pub struct ActionForm {
     action: String,
     note: String,
     unit: String,
+    /// The "hide the citizen's identity" box (`on` when ticked).
+    mask_identity: String,
 }
 
 impl ActionForm {
@@ -193,6 +195,7 @@ impl ActionForm {
             action,
             note: opt(&self.note),
             unit: opt(&self.unit).filter(|_| action == ComplaintAction::Forwarded),
+            mask_identity: action == ComplaintAction::Forwarded && !self.mask_identity.is_empty(),
         })
     }
 }
@@ -247,18 +250,22 @@ mod tests {
             action: "forwarded".into(),
             note: " ".into(),
             unit: "D1".into(),
+            mask_identity: "on".into(),
         };
         let b = f.body().unwrap();
         assert_eq!(b.action, ComplaintAction::Forwarded);
         assert_eq!((b.note, b.unit.as_deref()), (None, Some("D1")));
+        assert!(b.mask_identity);
         // A unit sent with another action is not a forward.
         let f = ActionForm {
             action: "resolved".into(),
             note: "Đã gọi lại".into(),
             unit: "D1".into(),
+            mask_identity: "on".into(),
         };
         let b = f.body().unwrap();
         assert_eq!((b.note.as_deref(), b.unit), (Some("Đã gọi lại"), None));
+        assert!(!b.mask_identity, "only a forward masks");
         for bad in ["opened", "closed", ""] {
             let f = ActionForm {
                 action: bad.into(),

@@ -3,6 +3,11 @@
 //! unit, with bar charts drawn as inline SVG on the server (no chart library,
 //! no script), and the report exports of the same filters.
 //!
+//! The first card counts dossiers (the survey's cases): returned in the
+//! period → sampled → complete, RR1, and satisfaction and score weighted by
+//! unit, each with its n, 95 % interval and a small-cell mark
+//! ([`report::coverage`]). The call figures below it count attempts.
+//!
 //! Every figure comes from the reports module ([`report::table`]), which
 //! counts in SQL over the latest revision of each answer: the page shows the
 //! same numbers as `/api/v1/reports` and the XLSX it links to, whatever the
@@ -18,9 +23,11 @@ use super::filters::{percent, vn_day};
 use super::links::Exports;
 use super::{PageError, Viewer, render};
 use crate::auth::Permission;
-use crate::http::reports::{ReportParams, filter_from_params};
+use crate::http::reports::{ReportParams, coverage_settings, filter_from_params};
 use crate::http::{ApiError, AppState};
-use crate::report::{self, Dimension, Month, Q2_LABELS, ReportRow, ReportTable, Stats};
+use crate::report::{
+    self, CoverageRow, Dimension, Estimate, Month, Q2_LABELS, ReportRow, ReportTable, Stats,
+};
 use crate::store::UnitRecord;
 
 /// Days the calls-per-day chart fills in (empty days as zero bars); a longer
@@ -70,7 +77,13 @@ pub async fn page(
         .into_iter()
         .filter(|u| p.scope.allows(Some(&u.code)))
         .collect();
+    let cases = report::coverage(&s.store, &filter, Dimension::Unit, &coverage_settings(&s))
+        .await
+        .map_err(ApiError::from)?;
     let mut ctx = view(&total.total, &days, &by_unit, &units, (&from, &to));
+    let case_rows = cases.rows.iter().chain([&cases.total]);
+    ctx["cases"] = json!(case_rows.map(case_view).collect::<Vec<_>>());
+    ctx["min_responses"] = json!(cases.min_responses);
     let filters = [("from", from.as_str()), ("to", to.as_str())]
         .into_iter()
         .chain(unit.as_deref().map(|u| ("unit", u)));
@@ -120,6 +133,38 @@ fn row_view(r: &ReportRow, units: Option<&[UnitRecord]>) -> Value {
         "response_rate": rate(r.rates.response),
         "average_score": r.rates.score_average
             .map_or_else(|| "–".to_string(), |a| format!("{a:.1}").replace('.', ",")),
+    })
+}
+
+/// A dossier coverage row as the cases card shows it: each estimate as
+/// value, n and 95 % interval, and whether the cell is small.
+fn case_view(r: &CoverageRow) -> Value {
+    let rate = |e: &Estimate| {
+        json!({
+            "value": percent(e.value.unwrap_or(f64::NAN)),
+            "n": e.n,
+            "ci": e.ci95.map_or_else(String::new, |c| {
+                format!("{} – {}", percent(c.low), percent(c.high))
+            }),
+            "small": e.small,
+        })
+    };
+    let decimal = |x: f64| format!("{x:.1}").replace('.', ",");
+    let score = &r.score;
+    json!({
+        "code": r.key, "name": r.label, "level": r.level.clone().unwrap_or_default(),
+        "frame": r.counts.frame, "sampled": r.counts.sampled, "attempts": r.counts.attempts,
+        "reached": r.counts.reached, "complete": r.counts.complete,
+        "response_rate": rate(&r.response_rate),
+        "satisfaction": rate(&r.satisfaction),
+        "score": {
+            "value": score.value.map_or_else(|| "–".to_string(), decimal),
+            "n": score.n,
+            "ci": score.ci95.map_or_else(String::new, |c| {
+                format!("{} – {}", decimal(c.low), decimal(c.high))
+            }),
+            "small": score.small,
+        },
     })
 }
 

@@ -37,6 +37,9 @@ pub struct ComplaintEvent {
     pub note: Option<String>,
     pub actor: String,
     pub created_at: DateTime<Utc>,
+    /// On a `forwarded` event: the province chose to hide the citizen's
+    /// identity from the unit it forwards to.
+    pub mask_identity: bool,
 }
 
 /// What a supervisor asks to do.
@@ -49,6 +52,8 @@ pub struct NewComplaintEvent {
     pub unit_code: Option<String>,
     pub actor: String,
     pub at: DateTime<Utc>,
+    /// For `forwarded`: hide the citizen's identity from the receiving unit.
+    pub mask_identity: bool,
 }
 
 /// A complaint and where it stands.
@@ -67,17 +72,25 @@ pub struct Complaint {
     pub call_started_at: DateTime<Utc>,
     /// When the last event was written; `None` if nobody has acted yet.
     pub updated_at: Option<DateTime<Utc>>,
+    /// Whether the province has forwarded it (to `assigned_unit`).
+    pub forwarded: bool,
+    /// Whether the last forwarding hid the citizen's identity.
+    pub identity_masked: bool,
 }
 
 impl Complaint {
-    /// Whether a supervisor scoped to `units` (already expanded to the units
-    /// below theirs) may see it: the dossier's unit or the one it was forwarded to.
+    /// Whether a user scoped to `units` (already expanded to the units below
+    /// theirs) may see it. A complaint is about the unit that handled the
+    /// dossier, so that unit's supervisor must not see it first: a scoped
+    /// user sees it only once it has been forwarded to a unit in their scope.
+    /// Users of the whole province (`None`) see every complaint.
     pub fn in_scope(&self, units: Option<&[String]>) -> bool {
         let Some(units) = units else { return true };
-        [&self.dossier_unit, &self.assigned_unit]
-            .into_iter()
-            .flatten()
-            .any(|u| units.contains(u))
+        self.forwarded
+            && self
+                .assigned_unit
+                .as_ref()
+                .is_some_and(|u| units.contains(u))
     }
 }
 
@@ -133,8 +146,8 @@ const COMPLAINT_SELECT: &str = "SELECT r.id AS r_id, r.call_id AS r_call_id, \
                        WHERE a2.response_id = a.response_id AND a2.key = 'q3') \
      AND (a.kind = 'clip' OR (a.kind = 'value' AND a.value IS NOT NULL AND a.value <> ''))";
 
-const EVENT_COLUMNS: &str =
-    "id, response_id, seq, unit_code, action, note, actor, created_at FROM complaint_events";
+const EVENT_COLUMNS: &str = "id, response_id, seq, unit_code, action, note, actor, created_at, \
+     mask_identity FROM complaint_events";
 
 /// Placeholders `$first, $first+1, ...` for `n` values.
 fn placeholders(first: usize, n: usize) -> String {
@@ -217,10 +230,11 @@ impl Store {
             } else {
                 None
             };
+            let mask = ev.mask_identity && action == ComplaintAction::Forwarded;
             sqlx::query(
                 "INSERT INTO complaint_events \
-                 (id, response_id, seq, unit_code, action, note, actor, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 (id, response_id, seq, unit_code, action, note, actor, created_at, mask_identity) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(response.as_str())
@@ -230,6 +244,7 @@ impl Store {
             .bind(note)
             .bind(&ev.actor)
             .bind(to_ms(ev.at))
+            .bind(i64::from(mask))
             .execute(&mut *tx)
             .await
             .map_err(|e| classify(OP, e))?;
@@ -342,7 +357,13 @@ fn complaint_from_row(
         Some(e) => e.unit_code.clone(),
         None => dossier_unit.clone(),
     };
+    let last_forward = events
+        .iter()
+        .rev()
+        .find(|e| e.action == ComplaintAction::Forwarded);
     Ok(Complaint {
+        forwarded: last_forward.is_some(),
+        identity_masked: last_forward.is_some_and(|e| e.mask_identity),
         response_id: ResponseId(col(r, op, "r_id")?),
         call_id: CallId(col(r, op, "r_call_id")?),
         dossier_code: col(r, op, "r_dossier")?,
@@ -369,6 +390,7 @@ fn event_from_row(r: &AnyRow, op: &'static str) -> Result<ComplaintEvent, StoreE
         note: col(r, op, "note")?,
         actor: col(r, op, "actor")?,
         created_at: ts(r, op, "created_at")?,
+        mask_identity: col::<i64>(r, op, "mask_identity")? != 0,
     })
 }
 

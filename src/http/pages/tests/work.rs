@@ -28,6 +28,16 @@ async fn dashboard_shows_rates_and_escapes_names() {
     assert!(page.contains("Huyện &lt;b&gt;Một&lt;/b&gt;"));
     assert!(!page.contains("<b>Một</b>"));
     assert!(page.contains("<svg class=\"chart\""));
+    // The cases card counts the dossiers returned in the period (October
+    // here), with n and intervals, small cells marked.
+    assert!(page.contains(r#"<section class="card" id="cases">"#));
+    let october = text(send(&w.state, get("/?from=2026-10-01&to=2026-11-01", &cookie)).await).await;
+    assert!(october.contains(">ít mẫu</span>"), "{october}");
+    // D1: HS0 satisfied, HS1 not: 50 % of n = 2, Wilson [9.5 %, 90.5 %].
+    assert!(
+        october.contains("50,0% <small>(n=2; 9,5% – 90,5%)"),
+        "{october}"
+    );
 }
 
 #[tokio::test]
@@ -103,14 +113,19 @@ async fn a_correction_needs_the_token_and_a_reason_and_keeps_the_original() {
     .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), format!("/cuoc-goi/{}?saved=q1", w.call_d1));
-    let history = w.state.store.answer_history(&w.response_d1).await.unwrap();
-    let q1: Vec<_> = history.iter().filter(|a| a.key == "q1").collect();
-    assert_eq!(q1.len(), 2);
-    assert_eq!(q1[1].value.as_deref(), Some("2"));
-    assert_eq!(q1[1].changed_by.as_deref(), Some("admin"));
+    // Four eyes: a proposal, no revision until a second user approves it.
+    assert_eq!(revisions().await, before, "nothing applied yet");
+    let pending = w.state.store.pending_corrections().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (pending[0].key.as_str(), pending[0].value.as_str()),
+        ("q1", "2")
+    );
+    assert_eq!(pending[0].proposed_by, "admin");
+    assert_eq!(pending[0].reason, "nghe lại ghi âm");
     let page = text(send(&w.state, get(location(&r), &cookie)).await).await;
-    assert!(page.contains("Đã lưu bản sửa"));
-    assert!(page.contains("Lịch sử sửa đổi") && page.contains("nghe lại ghi âm"));
+    assert!(page.contains("Đã gửi đề xuất sửa câu"), "{page}");
+    assert!(page.contains("khi cấp trên phê duyệt"));
     // A viewer may not correct.
     let (vc, vcsrf) = log_in(&w.state, "xem").await;
     let r = send(
