@@ -233,6 +233,19 @@ fn beside_a_running_serve(config: &mut Config) {
     config.sip.bind = free.to_string();
 }
 
+/// A token cancelled by Ctrl-C or SIGTERM.
+fn stop_on_signal() -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    stop
+}
+
 /// Ctrl-C or SIGTERM (systemd, docker stop).
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -556,14 +569,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
             let svc = Arc::new(carecall::setup::services(config).await?);
-            let stop = tokio_util::sync::CancellationToken::new();
-            tokio::spawn({
-                let stop = stop.clone();
-                async move {
-                    shutdown_signal().await;
-                    stop.cancel();
-                }
-            });
+            let stop = stop_on_signal();
             carecall::serve::run(svc.clone(), stop).await?;
             svc.agent.shutdown();
             svc.store.end_own_instance().await;
@@ -640,14 +646,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { dir, serve, http } => {
             carecall::demo::run(&dir).await?;
             if serve {
-                let stop = tokio_util::sync::CancellationToken::new();
-                tokio::spawn({
-                    let stop = stop.clone();
-                    async move {
-                        shutdown_signal().await;
-                        stop.cancel();
-                    }
-                });
+                let stop = stop_on_signal();
                 carecall::demo::serve(&dir, &http, stop, |line| println!("{line}")).await?;
             } else {
                 println!(

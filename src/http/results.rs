@@ -201,6 +201,22 @@ async fn latest_answer(
         .max_by_key(|a| a.revision))
 }
 
+/// The proposer and the user deciding, placed in the unit tree.
+async fn reviewers(
+    s: &AppState,
+    p: &Principal,
+    proposal: &CorrectionProposal,
+) -> Result<(Reviewer, Reviewer), ApiError> {
+    let units = s.store.units().await?;
+    let proposer = reviewer(
+        &proposal.proposed_by,
+        proposal.proposer_unit.as_deref(),
+        &units,
+    );
+    let approver = reviewer(p.actor(), p.user.unit_code.as_deref(), &units);
+    Ok((proposer, approver))
+}
+
 /// Where `user` sits in the unit tree: depth 0 without a unit or at the
 /// root, one more per ancestor (read from the data, so any tree works).
 fn reviewer(user: &str, unit: Option<&str>, units: &[UnitRecord]) -> Reviewer {
@@ -244,13 +260,7 @@ pub async fn approve(s: &AppState, p: &Principal, id: &str) -> Result<Value, Api
             proposal.state,
         ))));
     }
-    let units = s.store.units().await?;
-    let proposer = reviewer(
-        &proposal.proposed_by,
-        proposal.proposer_unit.as_deref(),
-        &units,
-    );
-    let approver = reviewer(p.actor(), p.user.unit_code.as_deref(), &units);
+    let (proposer, approver) = reviewers(s, p, &proposal).await?;
     if let Err(e) = may_approve(&proposer, &approver, unit.as_deref()) {
         let detail = json!({ "proposal": id, "refused": e.to_string() });
         p.audit(
@@ -320,13 +330,7 @@ pub async fn approve(s: &AppState, p: &Principal, id: &str) -> Result<Value, Api
 pub async fn refuse(s: &AppState, p: &Principal, id: &str) -> Result<Value, ApiError> {
     p.require(Permission::ReviseAnswers)?;
     let (proposal, _, unit) = visible_proposal(s, p, id).await?;
-    let units = s.store.units().await?;
-    let proposer = reviewer(
-        &proposal.proposed_by,
-        proposal.proposer_unit.as_deref(),
-        &units,
-    );
-    let approver = reviewer(p.actor(), p.user.unit_code.as_deref(), &units);
+    let (proposer, approver) = reviewers(s, p, &proposal).await?;
     // The proposer may withdraw their own proposal.
     if approver.user != proposer.user {
         may_approve(&proposer, &approver, unit.as_deref()).map_err(four_eyes)?;
