@@ -371,6 +371,42 @@ mod tests {
     }
 
     #[test]
+    fn a_quota_rule_replaces_size_and_quotas_and_is_checked() {
+        let with_rule = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "name": "Q", "period_from": "2026-11-01", "period_to": "2026-11-30",
+                "quota_rule": {"expected_response_rate": 0.5}
+            });
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            serde_json::from_value::<CampaignSpec>(v).unwrap()
+        };
+        let s = with_rule(serde_json::json!({}));
+        validate(&s).unwrap();
+        let rule = s.quota_rule.unwrap();
+        assert_eq!(
+            (rule.min_surveys, rule.applies_to),
+            (200, 1_000),
+            "seed defaults"
+        );
+        for (extra, word) in [
+            (serde_json::json!({"size": 10}), "leave out size"),
+            (
+                serde_json::json!({"quotas": [{"unit_code": "u", "min_count": 1, "min_share": 0.1}]}),
+                "leave out size and quotas",
+            ),
+            (
+                serde_json::json!({"quota_rule": {"expected_response_rate": 1.2}}),
+                "expected_response_rate",
+            ),
+        ] {
+            let err = validate(&with_rule(extra)).unwrap_err().to_string();
+            assert!(err.contains(word), "{err}");
+        }
+    }
+
+    #[test]
     fn seeds_survive_a_round_trip_through_a_double() {
         let mut s = spec();
         s.seed = Some(MAX_SEED);

@@ -217,11 +217,17 @@ mod tests {
     fn a_unit_in_the_band_needs_the_larger_of_count_and_share() {
         let p = QuotaRule::default().plan_unit(&unit("a", 500, 480));
         // max(200, 0.3 × 500 = 150) = 200; 200 / 0.6 = 333.3 → 334 dossiers.
-        assert_eq!((p.needed, p.sample, p.reachable, p.shortfall), (200, 334, 288, 0));
+        assert_eq!(
+            (p.needed, p.sample, p.reachable, p.shortfall),
+            (200, 334, 288, 0)
+        );
         let p = QuotaRule::default().plan_unit(&unit("b", 1_000, 1_000));
         assert_eq!((p.needed, p.sample), (300, 500), "the share wins at 1,000");
         let p = QuotaRule::default().plan_unit(&unit("c", 200, 200));
-        assert_eq!((p.needed, p.sample, p.reachable, p.shortfall), (200, 200, 120, 80));
+        assert_eq!(
+            (p.needed, p.sample, p.reachable, p.shortfall),
+            (200, 200, 120, 80)
+        );
     }
 
     #[test]
@@ -318,7 +324,11 @@ mod tests {
             assert!(matches!(rule.plan(&[]), Err(QuotaRuleError::Invalid(_))));
         }
         let parsed: QuotaRule = serde_json::from_str("{}").unwrap();
-        assert_eq!(parsed, QuotaRule::default(), "all fields default to the seed");
+        assert_eq!(
+            parsed,
+            QuotaRule::default(),
+            "all fields default to the seed"
+        );
         assert!(serde_json::from_str::<QuotaRule>(r#"{"min_survey": 1}"#).is_err());
     }
 }
