@@ -323,6 +323,15 @@ mod tests {
         ] {
             assert!(matches!(rule.plan(&[]), Err(QuotaRuleError::Invalid(_))));
         }
+        // Extreme but legal input stays bounded: the draw never exceeds the eligible.
+        let tiny = QuotaRule {
+            expected_response_rate: 1e-300,
+            min_surveys: u32::MAX,
+            allow_short: true,
+            ..QuotaRule::default()
+        };
+        let p = tiny.plan_unit(&unit("u", 500, 480));
+        assert_eq!((p.needed, p.sample, p.reachable), (500, 480, 0));
         let parsed: QuotaRule = serde_json::from_str("{}").unwrap();
         assert_eq!(
             parsed,
