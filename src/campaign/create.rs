@@ -6,7 +6,9 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::policy::CampaignPolicy;
-use crate::dialer::sampling::{self, Candidate, Exclusions, Quota, Sample, SampleRule};
+use crate::dialer::sampling::{
+    self, Candidate, Exclusions, Quota, QuotaRule, Sample, SampleRule, UnitPlan,
+};
 use crate::dialer::schedule::{CallWindows, RetryPolicy};
 use crate::dialer::units::{Level, UnitTree};
 use crate::store::{CampaignId, CampaignMode, NewCampaign, NewTarget, Store, StoreError};
@@ -25,7 +27,9 @@ pub struct CampaignSpec {
     pub levels: Vec<Level>,
     #[serde(default)]
     pub fields: Vec<String>,
-    /// How many citizens to sample.
+    /// How many citizens to sample; leave out (0) with `quota_rule`, which sizes
+    /// the draw per unit.
+    #[serde(default)]
     pub size: usize,
     #[serde(default = "default_daily_target")]
     pub daily_target: u32,
@@ -44,6 +48,10 @@ pub struct CampaignSpec {
     pub retry: Option<RetryPolicy>,
     #[serde(default)]
     pub quotas: Vec<Quota>,
+    /// Size the draw per unit from the law's quota (seed 004) and store the
+    /// resulting quotas; excludes `size` and `quotas`.
+    #[serde(default)]
+    pub quota_rule: Option<QuotaRule>,
     /// Fix the random draw (for re-drawing an audited sample); random otherwise.
     pub seed: Option<u64>,
 }
@@ -109,6 +117,10 @@ pub struct Created {
     pub targets: usize,
     pub strata: Vec<sampling::Stratum>,
     pub excluded: sampling::ExclusionCounts,
+    /// Per unit, what `quota_rule` asked for and drew (absent without one); a
+    /// `shortfall` above 0 is a unit sampled short under `allow_short`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_plan: Option<Vec<UnitPlan>>,
 }
 
 pub async fn create(
@@ -118,7 +130,7 @@ pub async fn create(
 ) -> Result<Created, CreateError> {
     validate(&spec)?;
     let windows = spec.windows.clone().unwrap_or_default();
-    let rule = SampleRule {
+    let mut rule = SampleRule {
         units: spec.units.clone(),
         levels: spec.levels.clone(),
         fields: spec.fields.clone(),
@@ -128,6 +140,7 @@ pub async fn create(
             spec.period_to.succ_opt().unwrap_or(spec.period_to),
         ),
         size: spec.size,
+        unit_sizes: None,
         recent_days: spec.recent_days,
     };
     let units = unit_tree(store).await?;
@@ -141,12 +154,24 @@ pub async fn create(
     let seed = spec
         .seed
         .unwrap_or_else(|| rand::random::<u64>() & MAX_SEED);
+    let (quotas, quota_plan) = match &spec.quota_rule {
+        None => (spec.quotas.clone(), None),
+        Some(quota_rule) => {
+            let volumes =
+                sampling::unit_volumes(&candidates, &rule, &exclusions, &units, seed, now);
+            let plan = quota_rule
+                .plan(&volumes)
+                .map_err(|e| CreateError::Invalid(e.to_string()))?;
+            size_by_plan(&mut rule, &plan);
+            (plan.iter().map(UnitPlan::quota).collect(), Some(plan))
+        }
+    };
     let sample: Sample = sampling::draw(&candidates, &rule, &exclusions, &units, seed, now);
     let policy = CampaignPolicy {
         windows,
         retry: spec.retry.clone().unwrap_or_default(),
         rule,
-        quotas: spec.quotas.clone(),
+        quotas,
     };
     let id = store
         .create_campaign(&NewCampaign {
@@ -187,7 +212,19 @@ pub async fn create(
         targets: targets.len(),
         strata: sample.strata,
         excluded: sample.excluded,
+        quota_plan,
     })
+}
+
+/// Makes the draw take each unit's planned sample (stored in the rule, so an
+/// audit re-draw gets the same per-unit sizes).
+fn size_by_plan(rule: &mut SampleRule, plan: &[UnitPlan]) {
+    let sizes: std::collections::BTreeMap<String, usize> = plan
+        .iter()
+        .map(|p| (p.unit_code.clone(), p.sample as usize))
+        .collect();
+    rule.size = sizes.values().sum();
+    rule.unit_sizes = Some(sizes);
 }
 
 /// The JSON text a policy part is stored as (plain data: serialising cannot fail).
@@ -213,8 +250,13 @@ fn validate(spec: &CampaignSpec) -> Result<(), CreateError> {
     if spec.period_to < spec.period_from {
         return bad("period_to is before period_from");
     }
-    if spec.size == 0 {
-        return bad("size must be at least 1");
+    match &spec.quota_rule {
+        None if spec.size == 0 => return bad("size must be at least 1"),
+        None => {}
+        Some(_) if spec.size != 0 || !spec.quotas.is_empty() => {
+            return bad("quota_rule sizes the draw and sets the quotas: leave out size and quotas");
+        }
+        Some(q) => q.check().map_err(|e| CreateError::Invalid(e.to_string()))?,
     }
     if spec.daily_target == 0 || spec.max_concurrent == 0 || spec.calls_per_second <= 0.0 {
         return bad("daily_target, max_concurrent and calls_per_second must be positive");
@@ -326,6 +368,42 @@ mod tests {
             "name": "x", "period_from": "2026-11-01", "period_to": "2026-11-30", "size": 1, "sise": 2
         }));
         assert!(unknown.is_err(), "unknown fields are errors");
+    }
+
+    #[test]
+    fn a_quota_rule_replaces_size_and_quotas_and_is_checked() {
+        let with_rule = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({
+                "name": "Q", "period_from": "2026-11-01", "period_to": "2026-11-30",
+                "quota_rule": {"expected_response_rate": 0.5}
+            });
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            serde_json::from_value::<CampaignSpec>(v).unwrap()
+        };
+        let s = with_rule(serde_json::json!({}));
+        validate(&s).unwrap();
+        let rule = s.quota_rule.unwrap();
+        assert_eq!(
+            (rule.min_surveys, rule.applies_to),
+            (200, 1_000),
+            "seed defaults"
+        );
+        for (extra, word) in [
+            (serde_json::json!({"size": 10}), "leave out size"),
+            (
+                serde_json::json!({"quotas": [{"unit_code": "u", "min_count": 1, "min_share": 0.1}]}),
+                "leave out size and quotas",
+            ),
+            (
+                serde_json::json!({"quota_rule": {"expected_response_rate": 1.2}}),
+                "expected_response_rate",
+            ),
+        ] {
+            let err = validate(&with_rule(extra)).unwrap_err().to_string();
+            assert!(err.contains(word), "{err}");
+        }
     }
 
     #[test]

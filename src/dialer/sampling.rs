@@ -16,19 +16,21 @@
 
 mod apportion;
 mod quota;
+mod quota_rule;
 mod rng;
 mod synthetic;
 #[cfg(test)]
 mod tests;
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use apportion::largest_remainder;
 pub use quota::{Quota, QuotaState, QuotaStatus, quota_report};
+pub use quota_rule::{QuotaRule, QuotaRuleError, UnitPlan, UnitVolume};
 pub use synthetic::{SYNTHETIC_YEAR, synthetic_period, synthetic_year};
 
 use crate::dialer::units::{Level, UnitTree};
@@ -64,6 +66,10 @@ pub struct SampleRule {
     pub returned_to: DateTime<Utc>,
     /// How many dossiers to draw.
     pub size: usize,
+    /// Dossiers to draw per unit code (from a [`QuotaRule`]); when set it replaces
+    /// the proportional split of `size`, and a unit not listed gets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_sizes: Option<BTreeMap<String, usize>>,
     /// Leave out phones surveyed fewer than this many days before the draw.
     #[serde(default = "default_recent_days")]
     pub recent_days: u32,
@@ -83,6 +89,7 @@ impl SampleRule {
             returned_from,
             returned_to,
             size,
+            unit_sizes: None,
             recent_days: default_recent_days(),
         }
     }
@@ -164,7 +171,8 @@ pub struct Sample {
     pub excluded: ExclusionCounts,
 }
 
-/// Draws `rule.size` dossiers (all eligible ones if fewer). See the module docs.
+/// Draws `rule.size` dossiers (all eligible ones if fewer), or `rule.unit_sizes`
+/// per unit when set. See the module docs.
 pub fn draw(
     candidates: &[Candidate],
     rule: &SampleRule,
@@ -173,10 +181,71 @@ pub fn draw(
     seed: u64,
     now: DateTime<Utc>,
 ) -> Sample {
+    let Filtered {
+        eligible, excluded, ..
+    } = filter(candidates, rule, exclusions, units, seed, now);
+    let (strata, picks) = pick_within_strata(&eligible, rule, seed);
+    let selected = interleave(picks, seed)
+        .into_iter()
+        .map(|i| eligible[i].clone())
+        .collect();
+    Sample {
+        seed,
+        drawn_at: now,
+        selected,
+        strata,
+        excluded,
+    }
+}
+
+/// Per unit (by code): dossiers in the rule's scope and, of those, the eligible
+/// ones the draw would choose from: what a [`QuotaRule`] sizes the draw by.
+pub fn unit_volumes(
+    candidates: &[Candidate],
+    rule: &SampleRule,
+    exclusions: &Exclusions,
+    units: &UnitTree,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> Vec<UnitVolume> {
+    let filtered = filter(candidates, rule, exclusions, units, seed, now);
+    let mut eligible: HashMap<&str, u32> = HashMap::new();
+    for c in &filtered.eligible {
+        *eligible.entry(c.unit_code.as_str()).or_default() += 1;
+    }
+    filtered
+        .in_scope
+        .into_iter()
+        .map(|(code, dossiers)| UnitVolume {
+            unit_code: code.to_string(),
+            dossiers,
+            eligible: eligible.get(code).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// The candidates a draw chooses from, and why the others were left out.
+struct Filtered<'a> {
+    /// One per phone, in canonical order.
+    eligible: Vec<&'a Candidate>,
+    excluded: ExclusionCounts,
+    /// Returned dossiers in scope per unit (distinct codes), before exclusions.
+    in_scope: BTreeMap<&'a str, u32>,
+}
+
+fn filter<'a>(
+    candidates: &'a [Candidate],
+    rule: &SampleRule,
+    exclusions: &Exclusions,
+    units: &UnitTree,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> Filtered<'a> {
     let mut excluded = ExclusionCounts::default();
     let scope = Scope::new(rule, units);
     let recent_cutoff = now - Duration::days(i64::from(rule.recent_days));
     let mut eligible: Vec<&Candidate> = Vec::with_capacity(candidates.len());
+    let mut scoped: HashSet<(&str, &str)> = HashSet::new();
     for c in candidates {
         match c.returned_at {
             Some(t) if t <= now => {}
@@ -187,7 +256,10 @@ pub fn draw(
         }
         if !scope.contains(c) {
             excluded.out_of_scope += 1;
-        } else if exclusions.do_not_call.contains(&c.phone) {
+            continue;
+        }
+        scoped.insert((c.unit_code.as_str(), c.dossier_code.as_str()));
+        if exclusions.do_not_call.contains(&c.phone) {
             excluded.do_not_call += 1;
         } else if exclusions.in_running_campaign.contains(&c.phone) {
             excluded.in_running_campaign += 1;
@@ -202,6 +274,10 @@ pub fn draw(
             eligible.push(c);
         }
     }
+    let mut in_scope: BTreeMap<&str, u32> = BTreeMap::new();
+    for (unit, _) in scoped {
+        *in_scope.entry(unit).or_default() += 1;
+    }
     eligible.sort_unstable_by(|a, b| canonical(a, b));
     let before = eligible.len();
     eligible.dedup_by(|b, a| a.dossier_code == b.dossier_code);
@@ -209,18 +285,10 @@ pub fn draw(
 
     let eligible = one_per_phone(eligible, seed);
     excluded.duplicate_phone = before - excluded.duplicate_dossier - eligible.len();
-
-    let (strata, picks) = pick_within_strata(&eligible, rule.size, seed);
-    let selected = interleave(picks, seed)
-        .into_iter()
-        .map(|i| eligible[i].clone())
-        .collect();
-    Sample {
-        seed,
-        drawn_at: now,
-        selected,
-        strata,
+    Filtered {
+        eligible,
         excluded,
+        in_scope,
     }
 }
 
@@ -322,11 +390,12 @@ fn one_per_phone(eligible: Vec<&Candidate>, seed: u64) -> Vec<&Candidate> {
         .collect()
 }
 
-/// Splits `size` over units and picks a uniform random subset of each. Returns the
-/// strata (by unit code) and, per stratum, the indices picked in random order.
+/// Splits `rule.size` over units (or takes `rule.unit_sizes`, capped by each unit's
+/// eligible dossiers) and picks a uniform random subset of each. Returns the strata
+/// (by unit code) and, per stratum, the indices picked in random order.
 fn pick_within_strata(
     eligible: &[&Candidate],
-    size: usize,
+    rule: &SampleRule,
     seed: u64,
 ) -> (Vec<Stratum>, Vec<Vec<usize>>) {
     let mut rng = Rng::new(seed, Stream::Selection);
@@ -338,7 +407,14 @@ fn pick_within_strata(
     let mut groups: Vec<(&str, Vec<(u64, usize)>)> = by_unit.into_iter().collect();
     groups.sort_unstable_by_key(|(code, _)| *code);
     let volumes: Vec<usize> = groups.iter().map(|(_, g)| g.len()).collect();
-    let seats = largest_remainder(size, &volumes);
+    let seats: Vec<usize> = match &rule.unit_sizes {
+        Some(sizes) => groups
+            .iter()
+            .zip(&volumes)
+            .map(|((code, _), &v)| sizes.get(*code).copied().unwrap_or(0).min(v))
+            .collect(),
+        None => largest_remainder(rule.size, &volumes),
+    };
     let mut strata = Vec::with_capacity(groups.len());
     let mut picks = Vec::with_capacity(groups.len());
     for ((code, mut group), k) in groups.into_iter().zip(seats) {

@@ -46,7 +46,7 @@ pub struct QuotaStatus {
 
 /// Shares like 0.3 are not exact in binary (0.3 × 10 = 3.0000000000000004), so a
 /// product within this much of an integer counts as that integer.
-const SHARE_EPSILON: f64 = 1e-9;
+pub(super) const SHARE_EPSILON: f64 = 1e-9;
 
 /// Where `quota` stands after `surveyed` surveys, `period_elapsed` (0..=1) into a
 /// period with `dossiers_in_period` dossiers.
