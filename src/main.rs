@@ -21,6 +21,15 @@ struct Cli {
     /// Config file (default: carecall.toml when present, else built-in defaults).
     #[arg(long, global = true, env = "CARECALL_CONFIG")]
     config: Option<PathBuf>,
+    /// Log lines as text (colours only at a terminal) or one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "CARECALL_LOG_FORMAT"
+    )]
+    log_format: carecall::telemetry::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -521,7 +530,7 @@ enum CampaignCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    carecall::telemetry::init(matches!(cli.command, Command::Demo { .. }));
+    carecall::telemetry::init(matches!(cli.command, Command::Demo { .. }), cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

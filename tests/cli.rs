@@ -294,3 +294,45 @@ fn a_quota_rule_sizes_the_draw_per_unit_and_an_infeasible_one_is_refused() {
         "{created}"
     );
 }
+
+/// Logs written to a file carry no colour codes, and `--log-format json`
+/// gives one JSON object per line for a log shipper.
+#[test]
+fn logs_to_a_file_are_plain_text_or_json_lines() {
+    let dir = test_dir("cli_log_format");
+    let config = dir.join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n",
+            dir.join("x.db").display()
+        ),
+    )
+    .unwrap();
+    let run = |format: &str| {
+        let out = carecall_in(&dir, "debug")
+            .args(["--log-format", format, "--config"])
+            .arg(&config)
+            .args(["campaign", "list"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let text = run("text");
+    assert!(text.lines().count() > 2, "debug logs something: {text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI codes in a file: {text:?}"
+    );
+    let json = run("json");
+    for line in json.lines() {
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(json.lines().count() > 2, "{json}");
+}

@@ -21,7 +21,19 @@ pub fn mask_line(line: &str, reveal_phones: bool) -> String {
     if reveal_phones {
         line
     } else {
-        mask_digit_runs(&line)
+        mask_digit_runs(&line, false)
+    }
+}
+
+/// [`mask_line`] for a JSON log line: digit runs are masked inside strings
+/// only, where numbers are written (messages, SIP text, typed fields); a bare
+/// JSON number is a measurement, and masking it would break the line.
+pub fn mask_json_line(line: &str, reveal_phones: bool) -> String {
+    let line = mask_secrets(line);
+    if reveal_phones {
+        line
+    } else {
+        mask_digit_runs(&line, true)
     }
 }
 
@@ -62,11 +74,19 @@ fn mask_secrets(s: &str) -> String {
     out
 }
 
-fn mask_digit_runs(s: &str) -> String {
+/// Masks runs of [`PHONE_DIGITS`] digits or more, except the fraction of a
+/// decimal number (`0.000078302` is a duration) and, in a JSON line, digits
+/// outside strings.
+fn mask_digit_runs(s: &str, json: bool) -> String {
     let mut out = String::with_capacity(s.len());
     let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= PHONE_DIGITS {
+    // Whether the current run may be masked; decided at its first digit.
+    let mut maskable = true;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut prev: [char; 2] = [' ', ' '];
+    let flush = |run: &mut String, out: &mut String, maskable: bool| {
+        if maskable && run.len() >= PHONE_DIGITS {
             let keep = run.len() - 3;
             out.extend(std::iter::repeat_n('*', keep));
             out.push_str(&run[keep..]);
@@ -77,13 +97,28 @@ fn mask_digit_runs(s: &str) -> String {
     };
     for c in s.chars() {
         if c.is_ascii_digit() {
+            if run.is_empty() {
+                let fraction = prev[1] == '.' && prev[0].is_ascii_digit();
+                maskable = !fraction && (!json || in_string);
+            }
             run.push(c);
         } else {
-            flush(&mut run, &mut out);
+            flush(&mut run, &mut out, maskable);
             out.push(c);
+            if json {
+                match c {
+                    '\\' if in_string => escaped = !escaped,
+                    '"' if !escaped => in_string = !in_string,
+                    _ => escaped = false,
+                }
+                if c != '\\' {
+                    escaped = false;
+                }
+            }
         }
+        prev = [prev[1], c];
     }
-    flush(&mut run, &mut out);
+    flush(&mut run, &mut out, maskable);
     out
 }
 
@@ -133,5 +168,21 @@ mod tests {
             "CARECALL_LOG_PII=1 shows numbers"
         );
         assert_eq!(mask_line("đã gọi 0912345678", false), "đã gọi *******678");
+        // A duration's fraction is not a phone number.
+        assert_eq!(
+            mask_line("elapsed=0.000078302", false),
+            "elapsed=0.000078302"
+        );
+    }
+
+    #[test]
+    fn json_lines_stay_json_with_numbers_in_strings_masked() {
+        let line = r#"{"fields":{"message":"gọi 0912345678","raw":"sip:\"0912345678\"@x","elapsed_secs":0.000078302,"at_ms":1764000000000}}"#;
+        let m = mask_json_line(line, false);
+        let v: serde_json::Value = serde_json::from_str(&m).expect("still JSON");
+        assert_eq!(v["fields"]["message"], "gọi *******678");
+        assert_eq!(v["fields"]["raw"], "sip:\"*******678\"@x");
+        assert_eq!(v["fields"]["at_ms"], 1764000000000u64);
+        assert!(!m.contains("0912345678"));
     }
 }

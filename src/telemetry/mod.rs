@@ -24,7 +24,8 @@ use budget::{Admit, LineBudget};
 pub const LINES_PER_CALLSITE_PER_SEC: u32 = 20;
 
 /// `quiet` (the demo) shows warnings only unless `RUST_LOG` says otherwise.
-pub fn init(quiet: bool) {
+pub fn init(quiet: bool, format: LogFormat) {
+    use std::io::IsTerminal;
     let default = if quiet {
         "warn"
     } else {
@@ -32,24 +33,46 @@ pub fn init(quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let writer = GuardedStderr::new(LINES_PER_CALLSITE_PER_SEC, format);
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(GuardedStderr::new(LINES_PER_CALLSITE_PER_SEC))
         .with_target(false)
-        .try_init()
-        .ok();
+        // Colour codes only for a person at a terminal: a file or a log
+        // shipper gets plain text.
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.with_writer(writer).try_init(),
+        // One JSON object per line, the call span (with its SIP Call-ID) included.
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_writer(writer)
+            .try_init(),
+    }
+    .ok();
 }
 
-/// Stderr behind a line budget and the masks.
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
 pub struct GuardedStderr {
+    format: LogFormat,
     budget: Mutex<LineBudget<Identifier>>,
     start: Instant,
     reveal_phones: bool,
 }
 
 impl GuardedStderr {
-    pub fn new(per_sec: u32) -> GuardedStderr {
+    pub fn new(per_sec: u32, format: LogFormat) -> GuardedStderr {
         GuardedStderr {
+            format,
             budget: Mutex::new(LineBudget::new(per_sec)),
             start: Instant::now(),
             reveal_phones: crate::pii::log_pii(),
@@ -60,6 +83,7 @@ impl GuardedStderr {
 /// One event's writer: writes the masked line (after a note of suppressed
 /// ones), or nothing when over budget.
 pub struct LineWriter {
+    format: LogFormat,
     pass: bool,
     note: Option<String>,
     reveal_phones: bool,
@@ -70,6 +94,7 @@ impl<'a> MakeWriter<'a> for GuardedStderr {
 
     fn make_writer(&'a self) -> LineWriter {
         LineWriter {
+            format: self.format,
             pass: true,
             note: None,
             reveal_phones: self.reveal_phones,
@@ -86,9 +111,12 @@ impl<'a> MakeWriter<'a> for GuardedStderr {
         let (pass, note) = match admit {
             Admit::Drop => (false, None),
             Admit::Pass { suppressed: 0 } => (true, None),
-            Admit::Pass { suppressed } => (true, Some(suppressed_note(meta, suppressed))),
+            Admit::Pass { suppressed } => {
+                (true, Some(suppressed_note(meta, suppressed, self.format)))
+            }
         };
         LineWriter {
+            format: self.format,
             pass,
             note,
             reveal_phones: self.reveal_phones,
@@ -96,7 +124,17 @@ impl<'a> MakeWriter<'a> for GuardedStderr {
     }
 }
 
-fn suppressed_note(meta: &Metadata<'_>, count: u64) -> String {
+fn suppressed_note(meta: &Metadata<'_>, count: u64, format: LogFormat) -> String {
+    if format == LogFormat::Json {
+        let line = serde_json::json!({
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": "WARN",
+            "fields": { "message": format!("log: suppressed {count} similar lines"),
+                        "suppressed": count, "from": meta.target(),
+                        "file": meta.file().unwrap_or("?"), "line": meta.line().unwrap_or(0) },
+        });
+        return format!("{line}\n");
+    }
     format!(
         "{}  WARN log: suppressed {count} similar lines from {} ({}:{})\n",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -111,7 +149,11 @@ impl Write for LineWriter {
         if !self.pass {
             return Ok(buf.len());
         }
-        let line = mask::mask_line(&String::from_utf8_lossy(buf), self.reveal_phones);
+        let text = String::from_utf8_lossy(buf);
+        let line = match self.format {
+            LogFormat::Text => mask::mask_line(&text, self.reveal_phones),
+            LogFormat::Json => mask::mask_json_line(&text, self.reveal_phones),
+        };
         let mut err = std::io::stderr().lock();
         if let Some(note) = self.note.take() {
             err.write_all(note.as_bytes())?;
