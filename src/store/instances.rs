@@ -15,6 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::error::classify;
+use super::sql::Sql;
 use super::types::{CallId, disposition, to_ms};
 use super::{Store, StoreError, col, ts};
 
@@ -165,58 +166,40 @@ impl Store {
     pub async fn mark_interrupted(&self, live: &Liveness<'_>) -> Result<u64, StoreError> {
         const OP: &str = "mark_interrupted";
         let alive = self.live_instances(live).await?;
-        let n = alive.len();
-        // Ids go in as parameters after the fixed one; only placeholders are formatted.
-        let sql = match n {
-            0 => "SELECT id FROM calls WHERE disposition = $1".to_string(),
-            _ => format!(
-                "SELECT id FROM calls WHERE disposition = $1 AND \
-                 (instance_id IS NULL OR instance_id NOT IN ({}))",
-                placeholders(2, n)
-            ),
-        };
-        let rows = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(disposition::IN_PROGRESS),
-            &alive,
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| classify(OP, e))?;
+        let mut select = Sql::default();
+        select
+            .push("SELECT id FROM calls WHERE disposition = ")
+            .bind_text(disposition::IN_PROGRESS);
+        if !alive.is_empty() {
+            select
+                .push(" AND (instance_id IS NULL OR instance_id NOT IN (")
+                .bind_list(&alive)
+                .push("))");
+        }
+        let rows = select
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| classify(OP, e))?;
         let mut marked = 0;
         for r in &rows {
             if self.interrupt_call(&CallId(col(r, OP, "id")?)).await? {
                 marked += 1;
             }
         }
-        let sql = match n {
-            0 => "DELETE FROM instances".to_string(),
-            _ => format!(
-                "DELETE FROM instances WHERE id NOT IN ({})",
-                placeholders(1, n)
-            ),
-        };
-        bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &alive)
+        let mut forget = Sql::default();
+        forget.push("DELETE FROM instances");
+        if !alive.is_empty() {
+            forget
+                .push(" WHERE id NOT IN (")
+                .bind_list(&alive)
+                .push(")");
+        }
+        forget
+            .query()
             .execute(&self.pool)
             .await
             .map_err(|e| classify(OP, e))?;
         Ok(marked)
     }
-}
-
-/// `$first, $first+1, …` for `n` bound values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The SQL text is built only from placeholders; the ids are bound.
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
-fn bind_all<'q>(mut q: AnyQuery<'q>, ids: &'q [String]) -> AnyQuery<'q> {
-    for id in ids {
-        q = q.bind(id.as_str());
-    }
-    q
 }

@@ -34,6 +34,17 @@ impl Sql {
         self.bind(Param::Text(s.to_owned()))
     }
 
+    /// `$a, $b, …`: each of `values` bound, for an `IN (…)` list.
+    pub(super) fn bind_list(&mut self, values: &[String]) -> &mut Self {
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind_text(v);
+        }
+        self
+    }
+
     pub(super) fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.as_str()));
         for p in &self.params {
